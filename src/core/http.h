@@ -1,0 +1,117 @@
+/*
+ * http.h - the HTTP server every service runs on (libmicrohttpd).
+ *
+ * A service is a route table (method + pattern -> handler).  For each request
+ * the server:
+ *   1. creates a memory pool (kreq.pool) and a request id "req-<uuid>";
+ *   2. reads the body into memory up to the service's max_body (413 beyond);
+ *   3. matches the route ("/v3/users/{user_id}" captures one path segment
+ *      into kreq.params); unknown path -> 404, known path, wrong method -> 405;
+ *   4. unless the route is KROUTE_PUBLIC, authenticates X-Auth-Token through
+ *      auth.h and fills kreq.ctx (401 when missing/invalid);
+ *   5. calls the handler, which answers with kresp_json()/kresp_status()/
+ *      kresp_error() exactly once;
+ *   6. adds x-openstack-request-id (and the service's extra headers), sends,
+ *      writes one access-log line, and frees the pool.
+ * Errors are shaped by the service's error_body callback, so each service
+ * answers in its own OpenStack dialect.
+ *
+ * Threads: MHD's internal thread pool with epoll; a handler runs on one of
+ * those threads and may block on the database.  khttp_stop() stops accepting,
+ * lets in-flight requests finish, then returns.
+ */
+#ifndef KUMO_HTTP_H
+#define KUMO_HTTP_H
+
+#include <jansson.h>
+#include "common.h"
+#include "pool.h"
+
+typedef struct kreq kreq;
+typedef struct kservice kservice;
+typedef struct kctx kctx;
+typedef void (*khandler)(kreq *r);
+
+enum kroute_flags {
+	KROUTE_PUBLIC = 1 << 0,   /* no X-Auth-Token required (version docs, POST /v3/auth/tokens) */
+	KROUTE_OPTIONAL_AUTH = 1 << 1, /* authenticate if a token is present, else ctx = NULL */
+};
+
+typedef struct kroute {
+	const char *method;        /* "GET", "POST", ...; "HEAD" falls back to the GET route */
+	const char *pattern;       /* "/v3/users/{user_id}"; a trailing slash in the request is ignored */
+	khandler fn;
+	unsigned flags;
+} kroute;
+
+#define KREQ_MAX_PARAMS 8
+
+typedef struct khdr {
+	const char *name, *value;
+	struct khdr *next;
+} khdr;
+
+struct kreq {
+	kpool *pool;
+	const kservice *svc;
+	const kroute *route;
+	const char *method;        /* as sent */
+	const char *path;          /* decoded path without the query string */
+	const char *body;          /* NUL-terminated copy, or NULL when empty */
+	size_t body_len;
+	const char *params[KREQ_MAX_PARAMS]; /* captures of {…} in pattern order */
+	int nparams;
+	char request_id[48];       /* "req-<uuid>" */
+	kctx *ctx;                 /* the authenticated caller, or NULL */
+	void *conn;                /* struct MHD_Connection * (opaque) */
+	int64_t start_us;
+
+	/* the response, filled by kresp_*() */
+	int status;                /* 0 until answered */
+	char *resp_body;           /* pool memory */
+	size_t resp_len;
+	const char *resp_ctype;
+	khdr *resp_headers;
+};
+
+/* Request accessors (case-insensitive header names). */
+const char *kreq_header(kreq *r, const char *name);
+const char *kreq_query(kreq *r, const char *name);     /* first value or NULL */
+/* All query arguments, in order; callback returns non-zero to stop. */
+void kreq_query_each(kreq *r, int (*cb)(void *ud, const char *key, const char *value), void *ud);
+/* Base URL the client used ("http://127.0.0.1:5000"), from Host (pool string). */
+const char *kreq_base_url(kreq *r);
+/* Parse the body as a JSON object.  On empty or malformed body answers 400
+ * (service-shaped) and returns NULL.  The json_t is owned by the pool. */
+json_t *kreq_json(kreq *r);
+/* Path capture by name ("user_id"); NULL when the route has no such capture. */
+const char *kreq_param(kreq *r, const char *name);
+
+/* Responses.  kresp_json steals the reference (NULL body = status only). */
+void kresp_json(kreq *r, int status, json_t *body);
+void kresp_status(kreq *r, int status);
+void kresp_raw(kreq *r, int status, const char *ctype, const char *body, size_t len);
+void kresp_header(kreq *r, const char *name, const char *value);  /* copied */
+/* Service-shaped error: calls svc->error_body(r, status, message). */
+void kresp_error(kreq *r, int status, const char *fmt, ...) _printf_(3, 4);
+
+/* Standard reason phrase: 404 -> "Not Found". */
+const char *khttp_reason(int status);
+
+/* A running listener. */
+typedef struct khttp_server khttp_server;
+/* Listen on bind_addr:port for svc with `threads` worker threads. NULL on
+ * failure (logged). */
+khttp_server *khttp_start(const kservice *svc, const char *bind_addr, int port, int threads);
+/* The port actually bound (useful with port 0 in tests). */
+int khttp_port(const khttp_server *s);
+/* Stop accepting, wait for in-flight requests, free. */
+void khttp_stop(khttp_server *s);
+
+/* Route matching, exposed for tests: returns the route or NULL; *path_known
+ * is set when some route matches the path with another method. */
+const kroute *khttp_match(const kroute *routes, size_t n, const char *method,
+                          const char *path, kpool *pool, const char **params,
+                          int *nparams, bool *path_known);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * identity.h - the Identity service (OpenStack Keystone v3 API), internal API.
+ *
+ * Layout of this folder:
+ *   service.c      the kservice: routes, error dialect, init, version documents
+ *   schema.c       the versioned schema (migrations) of the identity database
+ *   store.c        model layer: SQL for users, projects, roles... returned as
+ *                  JSON in Keystone's API shape (no "links"); used by both the
+ *                  REST handlers and the token code
+ *   policy.c       identity's default policy rules and id_enforce()
+ *   fernet.c       Fernet tokens and the key repository (setup, rotate)
+ *   token.c        token payloads, issue/validate, revocation events
+ *   auth_api.c     /v3/auth/... (tokens, catalog, projects, domains, system)
+ *   domains.c projects.c users.c groups.c roles.c assignments.c catalog.c
+ *                  the REST resources
+ *   bootstrap.c    `kumo manage bootstrap` (keystone-manage bootstrap)
+ *
+ * Keystone's ids are uuid4 hex (32 chars); domain "default" is the exception.
+ * Booleans are stored as INTEGER 0/1.  Times are stored as int64 microseconds
+ * since the epoch.
+ */
+#ifndef KUMO_IDENTITY_H
+#define KUMO_IDENTITY_H
+
+#include <jansson.h>
+#include "core/auth.h"
+#include "core/db.h"
+#include "core/http.h"
+#include "core/policy.h"
+
+extern kservice identity_service;
+extern kdb *id_db;              /* opened by identity init */
+extern kpolicy *id_policy;
+
+/* ---- service.c ---- */
+/* Keystone error body {"error": {"code", "title", "message"}}. */
+void id_error_body(kreq *r, int status, const char *message);
+/* "<base>/v3/<suffix>" for links blocks (pool string). */
+const char *id_url(kreq *r, const char *suffix_fmt, ...) _printf_(2, 3);
+/* Add "links": {"self": ...} to obj and return it. */
+json_t *id_links(kreq *r, json_t *obj, const char *collection, const char *id);
+/* List wrapper: {"<key>": arr, "links": {"self","previous":null,"next":null}} */
+json_t *id_list(kreq *r, const char *key, json_t *arr);
+
+/* Route tables, concatenated by service.c into the service's table:
+ * auth_api.c exports the /v3/auth/... routes, routes.c all the resources. */
+extern const kroute id_auth_routes[];
+extern const size_t id_auth_nroutes;
+extern const kroute id_resource_routes[];
+extern const size_t id_resource_nroutes;
+
+/* [identity] key_repository, default <state_dir>/fernet-keys. */
+const char *id_key_repository(void);
+
+/* ---- schema.c ---- */
+int id_db_sync(void);
+
+/* ---- policy.c ---- */
+/* Check `action` ("identity:get_user") for r->ctx against target; on denial
+ * answers 403 (or 401 without a context) and returns false. */
+bool id_enforce(kreq *r, const char *action, json_t *target);
+int id_policy_init(void);   /* defaults + [identity] policy_file */
+
+/* ---- store.c: model layer (all return new references or NULL) ---- */
+json_t *idstore_domain_get(const char *id);
+json_t *idstore_domain_by_name(const char *name);
+json_t *idstore_project_get(const char *id);
+json_t *idstore_project_by_name(const char *name, const char *domain_id);
+json_t *idstore_user_get(const char *id);      /* never includes the hash */
+json_t *idstore_user_by_name(const char *name, const char *domain_id);
+/* 0 when the password matches the stored hash (constant time), -1 otherwise. */
+int idstore_user_check_password(const char *user_id, const char *password);
+json_t *idstore_role_get(const char *id);
+/* Effective roles of a user on exactly one scope (project_id, or domain_id,
+ * or system): direct and group assignments, inherited ones from parent
+ * projects/domain, expanded with implied roles.  Array of {"id","name"}
+ * (plus "domain_id" when domain-specific), de-duplicated. */
+json_t *idstore_effective_roles(const char *user_id, const char *project_id,
+                                const char *domain_id, bool system);
+/* Projects / domains where the user has at least one effective role. */
+json_t *idstore_user_projects(const char *user_id);
+json_t *idstore_user_domains(const char *user_id);
+/* The service catalog in token format: [{"id","type","name","endpoints":
+ * [{"id","interface","region","region_id","url"}]}] of enabled services and
+ * endpoints. */
+json_t *idstore_catalog(void);
+/* Password hashing with libxcrypt (bcrypt, [identity] password_hash_rounds,
+ * default 12); malloc'd. */
+char *idstore_hash_password(const char *password);
+
+/* ---- token.c ---- */
+/* Issue: builds the full token body {"token": {...}} for the given user and
+ * scope; returns the token id (malloc'd) or NULL with *status and *msg set. */
+typedef struct id_scope {
+	const char *project_id;
+	const char *domain_id;
+	bool system;
+	bool unscoped;
+} id_scope;
+/* Revocation events (the token code consults them at validation). Each
+ * records "tokens issued before now matching this are invalid". */
+void idtoken_revoke_user(const char *user_id);            /* disable, delete, password change */
+void idtoken_revoke_project(const char *project_id);      /* disable, delete */
+void idtoken_revoke_domain(const char *domain_id);
+void idtoken_revoke_assignment(const char *user_id, const char *project_id,
+                               const char *domain_id);    /* a role assignment removed */
+void idtoken_revoke_audit(const char *audit_id);          /* DELETE /v3/auth/tokens */
+/* The in-process validator for auth.h. */
+int idtoken_validate(kpool *pool, const char *token, kctx **out);
+
+/* ---- fernet.c ---- */
+int idfernet_setup(const char *key_repo);      /* keys 0 and 1, if absent */
+int idfernet_rotate(const char *key_repo, int max_active_keys);
+int idfernet_load(const char *key_repo);       /* (re)load keys into memory */
+/* Encrypt/decrypt a payload with the primary key / any key.  Token strings
+ * are malloc'd; decrypt returns payload length or -1 (bad, wrong key). */
+char *idfernet_encrypt(const unsigned char *payload, size_t n);
+long idfernet_decrypt(const char *token, unsigned char *out, size_t cap, int64_t *issued_at_s);
+
+/* ---- bootstrap.c ---- */
+typedef struct id_bootstrap_opts {
+	const char *password;         /* admin password (required) */
+	const char *username;         /* "admin" */
+	const char *project_name;     /* "admin" */
+	const char *role_name;        /* "admin" */
+	const char *service_name;     /* "keystone" */
+	const char *region_id;        /* "RegionOne" */
+	const char *public_url, *internal_url, *admin_url;  /* may be NULL */
+} id_bootstrap_opts;
+int id_bootstrap(const id_bootstrap_opts *o);
+
+#endif
