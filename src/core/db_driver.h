@@ -45,6 +45,8 @@ struct kdb_driver {
 	const char *name;
 	/* One row when table ? exists (one text parameter). */
 	const char *table_exists_sql;
+	/* Starts the outermost transaction. */
+	const char *begin_sql;
 	/* Parse the URL into db->cfg and fill db->safe_url (no password). */
 	int (*configure)(kdb *db, const char *url, char *err, size_t errlen);
 	void (*unconfigure)(kdb *db);

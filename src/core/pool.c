@@ -125,12 +125,15 @@ char *kpool_strdup(kpool *p, const char *s)
 
 char *kpool_vprintf(kpool *p, const char *fmt, va_list ap)
 {
+	char tmp[256];
 	va_list ap2;
 	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
 		return kpool_strdup(p, "");
+	if ((size_t)n < sizeof(tmp))
+		return kpool_strndup(p, tmp, (size_t)n);
 	char *r = kpool_alloc(p, (size_t)n + 1);
 	vsnprintf(r, (size_t)n + 1, fmt, ap);
 	return r;
