@@ -49,4 +49,9 @@ int kauth_validate(kpool *pool, const char *token, kctx **out);
 /* Configure the remote validator from [keystone_authtoken] of the config. */
 int kauth_remote_init(void);
 
+/* Build a kctx (pool memory) from a Keystone token body ({"token": {...}} or
+ * the inner object): 0, or 401 when it has no user or unparsable times.
+ * Expiry is not checked here. */
+int kauth_ctx_from_token_json(kpool *pool, const char *token, const json_t *body, kctx **out);
+
 #endif
