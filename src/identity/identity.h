@@ -108,6 +108,46 @@ void idtoken_revoke_audit(const char *audit_id);          /* DELETE /v3/auth/tok
 /* The in-process validator for auth.h. */
 int idtoken_validate(kpool *pool, const char *token, kctx **out);
 
+/* Issuing (auth_api.c).  Methods are bits: idtoken_method_bit("password") = 1,
+ * "token" = 2 ... (0 for an unknown name). */
+unsigned idtoken_method_bit(const char *name);
+typedef struct id_issue {
+	const char *user_id;
+	unsigned methods;             /* bits */
+	id_scope scope;               /* project_id, domain_id or system; else unscoped */
+	int64_t auth_at_us;           /* when authentication started = issued_at; 0 = now */
+	int64_t expires_at_s;         /* 0 = now + [identity] token_expiration; the token
+	                               * method passes its parent's */
+	const char *parent_audit_id;  /* token method: the parent's audit chain id */
+	bool nocatalog;
+} id_issue;
+/* Checks the user, scope and roles again (401 when the user/scope is gone or
+ * disabled, or the user has no role on the scope).  *body is a new reference. */
+char *idtoken_issue(kpool *pool, const id_issue *in, json_t **body, int *status,
+                    const char **msg);
+/* Validate a subject token (GET /v3/auth/tokens, the token method): 0 and *out
+ * (and *body, a new reference, when body is not NULL), else 404. */
+int idtoken_validate_full(kpool *pool, const char *token, bool allow_expired, bool catalog,
+                          kctx **out, json_t **body);
+/* Drop the cached user/scope/role resolutions (e.g. after a role grant). */
+void idtoken_invalidate_cache(void);
+
+/* The token payload (format in token.c), exposed for tests and fuzzing. */
+#define ID_MAX_ID 64
+enum id_scope_kind { ID_SCOPE_UNSCOPED, ID_SCOPE_PROJECT, ID_SCOPE_DOMAIN, ID_SCOPE_SYSTEM };
+typedef struct id_payload {
+	unsigned methods;
+	int scope;                          /* enum id_scope_kind */
+	char user_id[ID_MAX_ID + 1];
+	char scope_id[ID_MAX_ID + 1];       /* project or domain id, else "" */
+	int64_t expires_at_s;
+	int32_t issued_us;                  /* sub-second part of issued_at */
+	unsigned char audit_ids[2][16];
+	int naudit;                         /* 1, or 2 with the parent's chain id */
+} id_payload;
+long idtoken_payload_encode(const id_payload *p, unsigned char *out, size_t cap);
+int idtoken_payload_decode(const unsigned char *in, size_t n, id_payload *p);
+
 /* ---- fernet.c ---- */
 int idfernet_setup(const char *key_repo);      /* keys 0 and 1, if absent */
 int idfernet_rotate(const char *key_repo, int max_active_keys);
@@ -116,6 +156,12 @@ int idfernet_load(const char *key_repo);       /* (re)load keys into memory */
  * are malloc'd; decrypt returns payload length or -1 (bad, wrong key). */
 char *idfernet_encrypt(const unsigned char *payload, size_t n);
 long idfernet_decrypt(const char *token, unsigned char *out, size_t cap, int64_t *issued_at_s);
+/* idfernet_encrypt with an explicit Fernet timestamp (seconds). */
+char *idfernet_encrypt_at(const unsigned char *payload, size_t n, int64_t ts);
+/* One Fernet token with a given key and IV, '=' padding kept, exactly as the
+ * spec writes it (known-answer tests). */
+char *idfernet_encrypt_raw(const unsigned char key[32], int64_t ts, const unsigned char iv[16],
+                           const unsigned char *payload, size_t n);
 
 /* ---- bootstrap.c ---- */
 typedef struct id_bootstrap_opts {

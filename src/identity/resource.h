@@ -1,0 +1,266 @@
+/*
+ * resource.h - private helpers shared by the identity REST resources
+ * (domains.c projects.c users.c groups.c roles.c assignments.c catalog.c),
+ * store.c and bootstrap.c.  Not part of the public identity API
+ * (identity.h): the token code only needs what identity.h declares.
+ *
+ * Storage notes (see schema.c):
+ *   - domains are rows of id_project with is_domain = 1, as in Keystone, so
+ *     that "projects acting as domains" work through both APIs; their
+ *     domain_id column holds ID_DOMAIN_ROOT and parent_id is NULL;
+ *   - a top-level project has parent_id = its domain_id (Keystone's model);
+ *   - global roles have domain_id = ID_NULL_DOMAIN so (name_key, domain_id)
+ *     can be UNIQUE on both SQL engines;
+ *   - attributes a client sends that have no column ("email" on a user...)
+ *     are kept in the "extra" column as a JSON object and merged back.
+ */
+#ifndef KUMO_IDENTITY_RESOURCE_H
+#define KUMO_IDENTITY_RESOURCE_H
+
+#include <jansson.h>
+#include "core/db.h"
+#include "core/http.h"
+#include "identity.h"
+
+#define ID_DOMAIN_ROOT "<<keystone.domain.root>>"
+#define ID_NULL_DOMAIN "<<null>>"
+#define ID_DEFAULT_DOMAIN "default"
+
+/* ---- store.c: more of the model layer ---- */
+
+/* Column lists and row converters (the statement's columns must be exactly
+ * the list, in order). */
+#define IDSTORE_PROJECT_COLS \
+	"id, name, domain_id, parent_id, is_domain, enabled, description, extra"
+#define IDSTORE_USER_COLS \
+	"id, name, domain_id, enabled, default_project_id, description, extra, " \
+	"options, password_expires_at"
+#define IDSTORE_GROUP_COLS "id, name, domain_id, description, extra"
+#define IDSTORE_ROLE_COLS "id, name, domain_id, description, extra, options"
+#define IDSTORE_SERVICE_COLS "id, type, name, description, enabled, extra"
+#define IDSTORE_ENDPOINT_COLS "id, service_id, interface, region_id, url, enabled, extra"
+#define IDSTORE_REGION_COLS "id, description, parent_region_id, extra"
+
+json_t *idstore_project_from_row(kstmt *st);   /* project shape (domains too) */
+json_t *idstore_domain_from_row(kstmt *st);    /* domain shape */
+json_t *idstore_user_from_row(kstmt *st);
+json_t *idstore_group_from_row(kstmt *st);
+json_t *idstore_role_from_row(kstmt *st);
+json_t *idstore_service_from_row(kstmt *st);
+json_t *idstore_endpoint_from_row(kstmt *st);
+json_t *idstore_region_from_row(kstmt *st);
+
+/* Any row of id_project (project or domain) in project shape. */
+json_t *idstore_project_any(const char *id);
+json_t *idstore_group_get(const char *id);
+json_t *idstore_service_get(const char *id);
+json_t *idstore_endpoint_get(const char *id);
+json_t *idstore_region_get(const char *id);
+/* Tags of a project/domain, sorted: array of strings. */
+json_t *idstore_project_tags(const char *project_id);
+
+/* Hierarchy: ids (array of strings). Parents go upwards and stop below the
+ * domain; the subtree excludes the project itself. */
+json_t *idstore_project_parents(const char *project_id);
+json_t *idstore_project_subtree(const char *project_id);
+/* Non-domain projects whose domain_id is domain_id. */
+json_t *idstore_domain_projects(const char *domain_id);
+
+/* Role assignments in Keystone's internal shape:
+ *   {"user_id"|"group_id", "project_id"|"domain_id"|"system": "all",
+ *    "role_id", ["inherited_to_projects": true],
+ *    ["indirect": {"group_id", "project_id"|"domain_id", "role_id"}]}
+ * Direct mode filters the assignment table; effective mode expands groups,
+ * inheritance and implied roles, and strips domain-specific roles. */
+typedef struct idstore_asg_query {
+	const char *user_id, *group_id, *role_id;
+	const char *project_id, *domain_id;
+	bool system;            /* only system assignments */
+	int inherited;          /* -1 both, 0 direct only, 1 inherited only */
+	bool effective;
+	bool include_subtree;   /* with project_id */
+	bool keep_domain_roles; /* effective: don't strip domain-specific roles */
+} idstore_asg_query;
+json_t *idstore_assignments(const idstore_asg_query *q);
+
+/* Assignment rows. type is one of "UserProject", "GroupProject",
+ * "UserDomain", "GroupDomain", "UserSystem", "GroupSystem"; target_id is
+ * "system" for system grants.  add returns KDB_DONE (also when it already
+ * existed) or KDB_ERROR; del returns the number of rows removed or -1. */
+int idstore_grant_add(const char *type, const char *actor_id, const char *target_id,
+                      const char *role_id, bool inherited);
+int idstore_grant_del(const char *type, const char *actor_id, const char *target_id,
+                      const char *role_id, bool inherited);
+bool idstore_grant_exists(const char *type, const char *actor_id, const char *target_id,
+                          const char *role_id, bool inherited);
+
+/* Group membership. */
+bool idstore_user_in_group(const char *user_id, const char *group_id);
+/* Members (user ids) of a group; groups (ids) of a user. */
+json_t *idstore_group_member_ids(const char *group_id);
+json_t *idstore_user_group_ids(const char *user_id);
+
+/* Merge a JSON text "extra" object into obj without overriding keys. */
+void idstore_merge_extra(json_t *obj, const char *extra_text);
+/* Serialize the members of obj not listed in `known` (NULL-terminated) as
+ * an "extra" JSON text (malloc'd; "{}" when none). */
+char *idstore_extra_text(const json_t *obj, const char *const *known);
+/* Like extra_text, but starting from an existing extra text and applying
+ * the update's unknown members (null removes). */
+char *idstore_extra_update(const char *old_extra, const json_t *upd, const char *const *known);
+
+/* ---- routes.c: request helpers for the resources ---- */
+
+/* The body's top-level member object ({"user": {...}} -> the inner object);
+ * answers 400 and returns NULL when missing or not an object. */
+json_t *idr_body_member(kreq *r, const char *key);
+
+enum idr_ftype {
+	IDR_STRING,        /* string, min/max length, nonblank = pattern [\S]+ */
+	IDR_STRING_NULL,   /* string or null */
+	IDR_BOOL,          /* JSON boolean only */
+	IDR_BOOL_LAX,      /* Keystone's parameter_types.boolean: true/"true"/"yes"/... */
+	IDR_OBJECT,        /* JSON object */
+	IDR_TAGS,          /* array of unique tag strings (1..255, no ',' or '/'), max 80 */
+	IDR_ID,            /* [a-zA-Z0-9-]{1,64} */
+	IDR_ID_NULL,       /* IDR_ID or null */
+	IDR_INTERFACE,     /* "public" | "internal" | "admin" */
+	IDR_URL,           /* ^[a-zA-Z0-9+.-]+:.+ , max 225 */
+	IDR_ANY,           /* anything (accepted, not checked) */
+};
+typedef struct idr_field {
+	const char *name;
+	enum idr_ftype type;
+	int minlen, maxlen;     /* strings; 0 = no limit */
+	bool nonblank;
+	bool required;
+} idr_field;
+/* Validate obj (the member named `member`) against fields.  Unknown
+ * members are refused unless allow_extra.  min_props: 1 for updates.
+ * Answers 400 "Invalid input for field/attribute ..." and returns false. */
+bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_field *fields,
+                  size_t nfields, bool allow_extra, int min_props);
+/* Truth of a validated IDR_BOOL_LAX / IDR_BOOL value; def for null/absent. */
+bool idr_bool_value(const json_t *v, bool def);
+/* Truth of a query string value: "0", "false", "no", "off", "n", "f" are
+ * false; anything else (including "") is true. */
+bool idr_query_true(const char *v);
+/* A query flag like ?effective or ?include_names=true: present and true. */
+bool idr_query_flag(kreq *r, const char *name);
+
+/* 404 "Could not find <what>: <id>." */
+void idr_not_found(kreq *r, const char *what, const char *id);
+/* 409 "Conflict occurred attempting to store <type> - <details>." */
+void idr_conflict(kreq *r, const char *type, const char *fmt, ...) _printf_(3, 4);
+/* 400 with a free-form message. */
+void idr_bad_request(kreq *r, const char *fmt, ...) _printf_(2, 3);
+/* 500 "An unexpected error prevented the server from fulfilling your request." */
+void idr_internal(kreq *r);
+/* Domain for a new user/group/project without domain_id: the token's domain
+ * (domain-scoped token), else "default". */
+const char *idr_default_domain(kreq *r);
+/* The domain a domain-scoped token limits listings to, or NULL. */
+const char *idr_scope_domain(kreq *r);
+/* 204 or 200 answers for HEAD/GET. */
+bool idr_is_head(kreq *r);
+
+/* Dynamic WHERE clauses with bound values. */
+typedef struct idq {
+	kpool *pool;
+	char *sql;
+	const char *vals[16];
+	int n;
+	bool where;
+} idq;
+void idq_init(idq *q, kpool *pool, const char *select_from);
+/* Append " WHERE cond" or " AND cond"; cond holds at most one '?' bound to
+ * val (NULL val: cond has no placeholder). */
+void idq_and(idq *q, const char *cond, const char *val);
+void idq_append(idq *q, const char *text);
+kstmt *idq_prepare(idq *q);
+
+/* ---- shared between domains.c and projects.c ---- */
+/* Replace the tags of a project/domain (inside the caller's transaction). */
+int id_tags_write(const char *project_id, const json_t *tags);
+/* Create a domain from a validated body; answers 201 in domain shape
+ * ({"domain": ...}) or, with project_shape, as {"project": ...}. */
+void id_domain_create_from(kreq *r, const json_t *body, bool project_shape);
+/* Update / delete an existing domain row (cur in project shape). */
+void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool project_shape);
+void id_domain_delete_row(kreq *r, const json_t *cur);
+
+/* ---- route handlers (each resource file) ---- */
+void id_domains_list(kreq *r);
+void id_domains_create(kreq *r);
+void id_domain_get(kreq *r);
+void id_domain_update(kreq *r);
+void id_domain_delete(kreq *r);
+
+void id_projects_list(kreq *r);
+void id_projects_create(kreq *r);
+void id_project_get(kreq *r);
+void id_project_update(kreq *r);
+void id_project_delete(kreq *r);
+void id_project_tags_get(kreq *r);
+void id_project_tags_put(kreq *r);
+void id_project_tags_delete(kreq *r);
+void id_project_tag_check(kreq *r);
+void id_project_tag_put(kreq *r);
+void id_project_tag_delete(kreq *r);
+
+void id_users_list(kreq *r);
+void id_users_create(kreq *r);
+void id_user_get(kreq *r);
+void id_user_update(kreq *r);
+void id_user_delete(kreq *r);
+void id_user_password(kreq *r);
+void id_user_projects(kreq *r);
+void id_user_groups(kreq *r);
+
+void id_groups_list(kreq *r);
+void id_groups_create(kreq *r);
+void id_group_get(kreq *r);
+void id_group_update(kreq *r);
+void id_group_delete(kreq *r);
+void id_group_users(kreq *r);
+void id_group_member_put(kreq *r);
+void id_group_member_check(kreq *r);
+void id_group_member_delete(kreq *r);
+
+void id_roles_list(kreq *r);
+void id_roles_create(kreq *r);
+void id_role_get(kreq *r);
+void id_role_update(kreq *r);
+void id_role_delete(kreq *r);
+void id_role_implies_list(kreq *r);
+void id_role_implies_put(kreq *r);
+void id_role_implies_get(kreq *r);
+void id_role_implies_check(kreq *r);
+void id_role_implies_delete(kreq *r);
+void id_role_inferences(kreq *r);
+
+/* Grants: one handler per verb; the path tells the actor/target kind. */
+void id_grant_put(kreq *r);
+void id_grant_check(kreq *r);
+void id_grant_delete(kreq *r);
+void id_grant_list(kreq *r);
+void id_role_assignments(kreq *r);
+
+void id_services_list(kreq *r);
+void id_services_create(kreq *r);
+void id_service_get(kreq *r);
+void id_service_update(kreq *r);
+void id_service_delete(kreq *r);
+void id_endpoints_list(kreq *r);
+void id_endpoints_create(kreq *r);
+void id_endpoint_get(kreq *r);
+void id_endpoint_update(kreq *r);
+void id_endpoint_delete(kreq *r);
+void id_regions_list(kreq *r);
+void id_regions_create(kreq *r);
+void id_region_get(kreq *r);
+void id_region_put(kreq *r);
+void id_region_update(kreq *r);
+void id_region_delete(kreq *r);
+
+#endif

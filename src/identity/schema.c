@@ -1,0 +1,138 @@
+/*
+ * schema.c - the identity database schema, as versioned migrations.
+ *
+ * `kumo manage db-sync` (and the service at start) calls id_db_sync(), which
+ * hands the steps below to kdb_migrate(): each step runs once, in a
+ * transaction, and is recorded in kumo_migrations.  Never edit a released
+ * step; add a new one.
+ *
+ * The SQL is written once and expanded twice by the SCHEMA_V1() macro: for
+ * SQLite as is, for MySQL/MariaDB with an InnoDB/utf8mb4 table suffix (binary
+ * collation, so names compare the same way as in SQLite).  Tables carry an
+ * "id_" prefix because "user" and "group" are reserved words in MySQL.
+ *
+ * Design (see resource.h): domains live in id_project with is_domain = 1
+ * (Keystone's model, which makes "projects acting as domains" work);
+ * assignments are one table keyed by (type, actor, target, role,
+ * inherited); there are no foreign keys - deletes clean their dependents in
+ * one transaction in the resource code.  revocation_event belongs to the
+ * token code, which reads and writes it with its own SQL.
+ */
+#include "core/db.h"
+#include "core/log.h"
+#include "identity.h"
+
+#define SCHEMA_V1(T) \
+	"CREATE TABLE id_project (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" domain_id VARCHAR(64) NOT NULL," \
+	" parent_id VARCHAR(64)," \
+	" is_domain INTEGER NOT NULL DEFAULT 0," \
+	" enabled INTEGER NOT NULL DEFAULT 1," \
+	" description TEXT," \
+	" extra TEXT," \
+	" created_at BIGINT NOT NULL DEFAULT 0," \
+	" CONSTRAINT uq_project_name UNIQUE (domain_id, name))" T ";" \
+	"CREATE INDEX ix_project_parent ON id_project (parent_id);" \
+	"CREATE TABLE id_project_tag (" \
+	" project_id VARCHAR(64) NOT NULL," \
+	" name VARCHAR(255) NOT NULL," \
+	" PRIMARY KEY (project_id, name))" T ";" \
+	"CREATE TABLE id_user (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" domain_id VARCHAR(64) NOT NULL," \
+	" password_hash VARCHAR(255)," \
+	" enabled INTEGER NOT NULL DEFAULT 1," \
+	" default_project_id VARCHAR(64)," \
+	" description TEXT," \
+	" extra TEXT," \
+	" options TEXT," \
+	" created_at BIGINT NOT NULL," \
+	" password_expires_at BIGINT," \
+	" CONSTRAINT uq_user_name UNIQUE (domain_id, name))" T ";" \
+	"CREATE TABLE id_group (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" domain_id VARCHAR(64) NOT NULL," \
+	" description TEXT," \
+	" extra TEXT," \
+	" CONSTRAINT uq_group_name UNIQUE (domain_id, name))" T ";" \
+	"CREATE TABLE id_user_group (" \
+	" user_id VARCHAR(64) NOT NULL," \
+	" group_id VARCHAR(64) NOT NULL," \
+	" PRIMARY KEY (user_id, group_id))" T ";" \
+	"CREATE INDEX ix_user_group_group ON id_user_group (group_id);" \
+	"CREATE TABLE id_role (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" name_key VARCHAR(255) NOT NULL," \
+	" domain_id VARCHAR(64) NOT NULL DEFAULT '" "<<null>>" "'," \
+	" description TEXT," \
+	" extra TEXT," \
+	" options TEXT," \
+	" CONSTRAINT uq_role_name UNIQUE (name_key, domain_id))" T ";" \
+	"CREATE TABLE id_implied_role (" \
+	" prior_role_id VARCHAR(64) NOT NULL," \
+	" implied_role_id VARCHAR(64) NOT NULL," \
+	" PRIMARY KEY (prior_role_id, implied_role_id))" T ";" \
+	"CREATE TABLE id_assignment (" \
+	" type VARCHAR(16) NOT NULL," \
+	" actor_id VARCHAR(64) NOT NULL," \
+	" target_id VARCHAR(64) NOT NULL," \
+	" role_id VARCHAR(64) NOT NULL," \
+	" inherited INTEGER NOT NULL DEFAULT 0," \
+	" PRIMARY KEY (type, actor_id, target_id, role_id, inherited))" T ";" \
+	"CREATE INDEX ix_assignment_actor ON id_assignment (actor_id);" \
+	"CREATE INDEX ix_assignment_target ON id_assignment (target_id);" \
+	"CREATE INDEX ix_assignment_role ON id_assignment (role_id);" \
+	"CREATE TABLE id_region (" \
+	" id VARCHAR(255) NOT NULL PRIMARY KEY," \
+	" description TEXT," \
+	" parent_region_id VARCHAR(255)," \
+	" extra TEXT)" T ";" \
+	"CREATE TABLE id_service (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" type VARCHAR(255) NOT NULL," \
+	" name VARCHAR(255)," \
+	" description TEXT," \
+	" enabled INTEGER NOT NULL DEFAULT 1," \
+	" extra TEXT)" T ";" \
+	"CREATE TABLE id_endpoint (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" service_id VARCHAR(64) NOT NULL," \
+	" interface VARCHAR(8) NOT NULL," \
+	" region_id VARCHAR(255)," \
+	" url TEXT NOT NULL," \
+	" enabled INTEGER NOT NULL DEFAULT 1," \
+	" extra TEXT)" T ";" \
+	"CREATE INDEX ix_endpoint_service ON id_endpoint (service_id);" \
+	"CREATE TABLE revocation_event (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" user_id VARCHAR(64)," \
+	" project_id VARCHAR(64)," \
+	" domain_id VARCHAR(64)," \
+	" audit_id VARCHAR(64)," \
+	" issued_before BIGINT NOT NULL," \
+	" revoked_at BIGINT NOT NULL)" T ";" \
+	"CREATE INDEX ix_revocation_issued ON revocation_event (issued_before)"
+
+#define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+static const kdb_migration id_steps[] = {
+	{ 1, SCHEMA_V1(""), SCHEMA_V1(MYSQL_TABLE) },
+};
+
+int id_db_sync(void)
+{
+	if (!id_db) {
+		klog_error("identity", "db-sync: database not open");
+		return -1;
+	}
+	if (kdb_migrate(id_db, "identity", id_steps, ARRAY_SIZE(id_steps)) != 0) {
+		klog_error("identity", "db-sync failed");
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,909 @@
+"""Identity v3 resources against a real kumo (see conftest.py).
+
+Covers domains, projects (+tags, hierarchy), users (+password change),
+groups (+membership), roles (+implied roles), grants and role_assignments
+(direct, effective, inherited, include_names, include_subtree), services,
+endpoints, regions, policy for a non-admin member, validation errors, and
+the token revocations that resource changes imply.
+"""
+
+import pytest
+import requests
+
+from conftest import Api
+
+
+# ---------------------------------------------------------------- helpers
+
+def err(r, code):
+    """Assert an OpenStack-shaped error and return its message."""
+    assert r.status_code == code, f"{r.status_code} {r.text}"
+    body = r.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["title"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]["message"]
+
+
+def ok(r, code=200):
+    assert r.status_code == code, f"{r.status_code} {r.text}"
+    return r.json() if r.content else None
+
+
+def check_list(kumo, body, key):
+    assert set(body) == {key, "links"}, body.keys()
+    assert body["links"]["previous"] is None and body["links"]["next"] is None
+    assert body["links"]["self"].startswith(kumo.url + "/v3/")
+    for item in body[key]:
+        assert item["links"]["self"] == f"{kumo.url}/v3/{key}/{item['id']}"
+    return body[key]
+
+
+def ids(items):
+    return {i["id"] for i in items}
+
+
+def mk_domain(admin, name, **kw):
+    return ok(admin.post("domains", {"domain": {"name": name, **kw}}), 201)["domain"]
+
+
+def mk_project(admin, name, **kw):
+    return ok(admin.post("projects", {"project": {"name": name, **kw}}), 201)["project"]
+
+
+def mk_user(admin, name, **kw):
+    return ok(admin.post("users", {"user": {"name": name, **kw}}), 201)["user"]
+
+
+def mk_group(admin, name, **kw):
+    return ok(admin.post("groups", {"group": {"name": name, **kw}}), 201)["group"]
+
+
+def mk_role(admin, name, **kw):
+    return ok(admin.post("roles", {"role": {"name": name, **kw}}), 201)["role"]
+
+
+def role_id(admin, name):
+    roles = ok(admin.get("roles", params={"name": name}))["roles"]
+    assert len(roles) == 1, roles
+    return roles[0]["id"]
+
+
+def token_works(kumo, token, user_id):
+    """Is the token still accepted?  (A user may always read itself.)"""
+    r = Api(kumo.url, token).get(f"users/{user_id}")
+    assert r.status_code in (200, 401), r.text
+    return r.status_code == 200
+
+
+@pytest.fixture
+def member(kumo, admin, uniq):
+    """A user with the member role on its own project."""
+    project = mk_project(admin, "proj-" + uniq)
+    user = mk_user(admin, "member-" + uniq, password="secret-" + uniq,
+                   default_project_id=project["id"])
+    ok(admin.put(f"projects/{project['id']}/users/{user['id']}/roles/"
+                 f"{role_id(admin, 'member')}"), 204)
+    token = kumo.token(user["id"], "secret-" + uniq, project=project["id"])
+    return {"user": user, "project": project, "password": "secret-" + uniq,
+            "api": Api(kumo.url, token), "token": token}
+
+
+# ---------------------------------------------------------------- bootstrap
+
+def test_bootstrap_state(kumo, admin):
+    d = ok(admin.get("domains/default"))["domain"]
+    assert d["name"] == "Default" and d["enabled"] is True
+    assert d["links"]["self"] == kumo.url + "/v3/domains/default"
+    for name in ("admin", "member", "reader", "ResellerAdmin"):
+        role_id(admin, name)
+    # admin => member => reader
+    admin_id, member_id, reader_id = (role_id(admin, n) for n in ("admin", "member", "reader"))
+    ok(admin.head(f"roles/{admin_id}/implies/{member_id}"), 204)
+    ok(admin.head(f"roles/{member_id}/implies/{reader_id}"), 204)
+    users = ok(admin.get("users", params={"name": "admin"}))["users"]
+    assert len(users) == 1
+    uid = users[0]["id"]
+    assert "password" not in users[0]
+    projects = ok(admin.get("projects", params={"name": "admin"}))["projects"]
+    pid = projects[0]["id"]
+    ok(admin.head(f"projects/{pid}/users/{uid}/roles/{admin_id}"), 204)
+    ok(admin.head(f"system/users/{uid}/roles/{admin_id}"), 204)
+    ok(admin.get(f"regions/{kumo.region}"))
+    svc = ok(admin.get("services", params={"type": "identity"}))["services"]
+    assert len(svc) == 1 and svc[0]["name"] == "keystone"
+    eps = ok(admin.get("endpoints", params={"service_id": svc[0]["id"]}))["endpoints"]
+    assert {e["interface"] for e in eps} == {"public", "internal", "admin"}
+    assert all(e["url"] == kumo.url and e["region_id"] == kumo.region for e in eps)
+
+
+def test_bootstrap_is_idempotent(kumo, admin):
+    before = {k: len(ok(admin.get(k))[k]) for k in
+              ("roles", "users", "projects", "domains", "services", "endpoints", "regions")}
+    kumo.bootstrap()
+    after = {k: len(ok(admin.get(k))[k]) for k in before}
+    assert before == after
+    # same password: tokens stay valid, password still works
+    uid = ok(admin.get("users", params={"name": "admin"}))["users"][0]["id"]
+    assert token_works(kumo, admin.token, uid)
+    kumo.token(kumo.admin_user, kumo.admin_password, project=kumo.admin_project)
+
+
+def test_system_scoped_admin_token(kumo):
+    api = kumo.client(kumo.admin_user, kumo.admin_password, system=True)
+    ok(api.get("users"))
+    ok(api.get("role_assignments"))
+
+
+# ---------------------------------------------------------------- domains
+
+def test_domain_crud(kumo, admin, uniq):
+    d = mk_domain(admin, "dom-" + uniq, description="a domain", tags=["t1"])
+    assert d["enabled"] is True and d["description"] == "a domain"
+    assert d["tags"] == ["t1"] and d["options"] == {}
+    assert d["links"]["self"] == f"{kumo.url}/v3/domains/{d['id']}"
+    assert ok(admin.get(f"domains/{d['id']}"))["domain"] == d
+    lst = check_list(kumo, ok(admin.get("domains")), "domains")
+    assert d["id"] in ids(lst) and "default" in ids(lst)
+    only = ok(admin.get("domains", params={"name": d["name"]}))["domains"]
+    assert [x["id"] for x in only] == [d["id"]]
+    upd = ok(admin.patch(f"domains/{d['id']}", {"domain": {"description": "new"}}))["domain"]
+    assert upd["description"] == "new" and upd["name"] == d["name"]
+    # conflict on name
+    err(admin.post("domains", {"domain": {"name": d["name"]}}), 409)
+    # enabled domains can't be deleted
+    err(admin.delete(f"domains/{d['id']}"), 403)
+    ok(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}))
+    disabled = ok(admin.get("domains", params={"enabled": "false"}))["domains"]
+    assert d["id"] in ids(disabled)
+    ok(admin.delete(f"domains/{d['id']}"), 204)
+    assert "Could not find domain" in err(admin.get(f"domains/{d['id']}"), 404)
+    err(admin.delete(f"domains/{d['id']}"), 404)
+
+
+def test_domain_validation(admin, uniq):
+    err(admin.post("domains", {"domain": {"name": ""}}), 400)
+    err(admin.post("domains", {"domain": {"name": "x" * 65}}), 400)
+    err(admin.post("domains", {"domain": {"name": "   "}}), 400)
+    err(admin.post("domains", {"domain": {"name": 42}}), 400)
+    err(admin.post("domains", {"domain": {"name": "d" + uniq, "enabled": "maybe"}}), 400)
+    err(admin.post("domains", {"domain": {}}), 400)
+    err(admin.post("domains", {"nodomain": {"name": "x"}}), 400)
+    err(admin.post("domains", {"domain": {"name": "d" + uniq}, "extra": 1}), 400)
+    err(admin.post("domains", data="{not json", headers={"Content-Type": "application/json"}),
+        400)
+    d = mk_domain(admin, "dv-" + uniq)
+    err(admin.patch(f"domains/{d['id']}", {"domain": {}}), 400)
+    # explicit id
+    x = mk_domain(admin, "dx-" + uniq, explicit_domain_id="explicit" + uniq)
+    assert x["id"] == "explicit" + uniq
+    err(admin.post("domains", {"domain": {"name": "dy-" + uniq,
+                                          "explicit_domain_id": "explicit" + uniq}}), 409)
+
+
+def test_domain_delete_cascades(kumo, admin, uniq):
+    d = mk_domain(admin, "dc-" + uniq)
+    p = mk_project(admin, "p", domain_id=d["id"])
+    u = mk_user(admin, "u", domain_id=d["id"], password="pw")
+    g = mk_group(admin, "g", domain_id=d["id"])
+    r = mk_role(admin, "r-" + uniq, domain_id=d["id"])
+    ok(admin.put(f"projects/{p['id']}/users/{u['id']}/roles/{role_id(admin, 'member')}"), 204)
+    ok(admin.put(f"groups/{g['id']}/users/{u['id']}"), 204)
+    ok(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}))
+    ok(admin.delete(f"domains/{d['id']}"), 204)
+    err(admin.get(f"projects/{p['id']}"), 404)
+    err(admin.get(f"users/{u['id']}"), 404)
+    err(admin.get(f"groups/{g['id']}"), 404)
+    err(admin.get(f"roles/{r['id']}"), 404)
+    ras = ok(admin.get("role_assignments", params={"user.id": u["id"]}))["role_assignments"]
+    assert ras == []
+
+
+# ---------------------------------------------------------------- projects
+
+def test_project_crud_and_filters(kumo, admin, uniq):
+    d = mk_domain(admin, "pd-" + uniq)
+    p = mk_project(admin, "root-" + uniq, domain_id=d["id"], description="r")
+    assert p["parent_id"] == d["id"] and p["domain_id"] == d["id"]
+    assert p["is_domain"] is False and p["enabled"] is True and p["tags"] == []
+    c = mk_project(admin, "child-" + uniq, domain_id=d["id"], parent_id=p["id"])
+    assert c["parent_id"] == p["id"]
+    c2 = mk_project(admin, "child2-" + uniq, parent_id=p["id"], enabled=False)
+    assert c2["domain_id"] == d["id"] and c2["enabled"] is False
+    assert ok(admin.get(f"projects/{p['id']}"))["project"] == p
+
+    lst = check_list(kumo, ok(admin.get("projects", params={"domain_id": d["id"]})), "projects")
+    assert ids(lst) == {p["id"], c["id"], c2["id"]}
+    assert ids(ok(admin.get("projects", params={"parent_id": p["id"]}))["projects"]) == \
+        {c["id"], c2["id"]}
+    assert ids(ok(admin.get("projects", params={"parent_id": d["id"]}))["projects"]) == \
+        {p["id"]}
+    assert ids(ok(admin.get("projects", params={"name": c["name"]}))["projects"]) == {c["id"]}
+    assert ids(ok(admin.get("projects", params={"domain_id": d["id"], "enabled": "false"}))
+               ["projects"]) == {c2["id"]}
+    # domains are not listed as projects unless asked
+    assert d["id"] not in ids(ok(admin.get("projects"))["projects"])
+    assert d["id"] in ids(ok(admin.get("projects", params={"is_domain": "true"}))["projects"])
+
+    # hierarchy queries
+    got = ok(admin.get(f"projects/{c['id']}", params={"parents_as_ids": ""}))["project"]
+    assert got["parents"] == {p["id"]: {d["id"]: None}}
+    got = ok(admin.get(f"projects/{p['id']}", params={"subtree_as_ids": ""}))["project"]
+    assert got["subtree"] == {c["id"]: None, c2["id"]: None}
+
+    upd = ok(admin.patch(f"projects/{c['id']}",
+                         {"project": {"name": "renamed-" + uniq, "description": "x"}}))
+    assert upd["project"]["name"] == "renamed-" + uniq
+    err(admin.patch(f"projects/{c['id']}", {"project": {"parent_id": d["id"]}}), 400)
+    err(admin.patch(f"projects/{c['id']}", {"project": {"domain_id": "default"}}), 400)
+    # conflicts and bad input
+    err(admin.post("projects", {"project": {"name": p["name"], "domain_id": d["id"]}}), 409)
+    err(admin.patch(f"projects/{c['id']}", {"project": {"name": c2["name"]}}), 409)
+    err(admin.post("projects", {"project": {"name": ""}}), 400)
+    err(admin.post("projects", {"project": {"name": "n" + uniq, "domain_id": "nope" + uniq}}),
+        400)
+    err(admin.post("projects", {"project": {"name": "n" + uniq, "parent_id": "nope" + uniq}}),
+        400)
+    err(admin.post("projects", {"project": {"name": "n" + uniq, "enabled": []}}), 400)
+    # a parent with children can't be disabled or deleted
+    err(admin.patch(f"projects/{p['id']}", {"project": {"enabled": False}}), 403)
+    assert "not a leaf" in err(admin.delete(f"projects/{p['id']}"), 403)
+    ok(admin.delete(f"projects/{c['id']}"), 204)
+    ok(admin.delete(f"projects/{c2['id']}"), 204)
+    ok(admin.delete(f"projects/{p['id']}"), 204)
+    assert "Could not find project" in err(admin.get(f"projects/{p['id']}"), 404)
+    err(admin.delete(f"projects/{p['id']}"), 404)
+    err(admin.patch(f"projects/{p['id']}", {"project": {"name": "zz"}}), 404)
+
+
+def test_project_cascade_delete(admin, uniq):
+    p = mk_project(admin, "cas-" + uniq)
+    c = mk_project(admin, "cas-c-" + uniq, parent_id=p["id"], enabled=False)
+    err(admin.delete(f"projects/{p['id']}", params={"cascade": "false"}), 403)
+    ok(admin.delete(f"projects/{p['id']}", params={"cascade": "true"}), 204)
+    err(admin.get(f"projects/{c['id']}"), 404)
+
+
+def test_project_in_disabled_branch(admin, uniq):
+    p = mk_project(admin, "off-" + uniq, enabled=False)
+    err(admin.post("projects", {"project": {"name": "under-" + uniq, "parent_id": p["id"]}}),
+        400)
+
+
+def test_project_is_domain(kumo, admin, uniq):
+    p = mk_project(admin, "isdom-" + uniq, is_domain=True)
+    assert p["is_domain"] is True and p["domain_id"] is None and p["parent_id"] is None
+    assert p["id"] in ids(ok(admin.get("domains"))["domains"])
+    assert p["id"] in ids(ok(admin.get("projects", params={"is_domain": True}))["projects"])
+    # usable as a domain
+    mk_project(admin, "inside", domain_id=p["id"])
+    err(admin.delete(f"projects/{p['id']}"), 403)
+    ok(admin.patch(f"projects/{p['id']}", {"project": {"enabled": False}}))
+    ok(admin.delete(f"projects/{p['id']}"), 204)
+    err(admin.get(f"domains/{p['id']}"), 404)
+
+
+def test_project_tags(kumo, admin, uniq):
+    p = mk_project(admin, "tags-" + uniq, tags=["a", "b"])
+    assert sorted(p["tags"]) == ["a", "b"]
+    body = ok(admin.get(f"projects/{p['id']}/tags"))
+    assert sorted(body["tags"]) == ["a", "b"] and "self" in body["links"]
+    body = ok(admin.put(f"projects/{p['id']}/tags", {"tags": ["x", "y"]}))
+    assert sorted(body["tags"]) == ["x", "y"]
+    r = admin.put(f"projects/{p['id']}/tags/z")
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith(f"/v3/projects/{p['id']}/tags/z")
+    ok(admin.get(f"projects/{p['id']}/tags/z"), 204)
+    ok(admin.head(f"projects/{p['id']}/tags/x"), 204)
+    err(admin.get(f"projects/{p['id']}/tags/nope"), 404)
+    assert sorted(ok(admin.get(f"projects/{p['id']}"))["project"]["tags"]) == ["x", "y", "z"]
+    # list filters
+    q = mk_project(admin, "tags2-" + uniq, tags=["x"])
+    found = ids(ok(admin.get("projects", params={"tags": "x,z"}))["projects"])
+    assert p["id"] in found and q["id"] not in found
+    found = ids(ok(admin.get("projects", params={"tags-any": "x,z"}))["projects"])
+    assert {p["id"], q["id"]} <= found
+    found = ids(ok(admin.get("projects", params={"not-tags-any": "z"}))["projects"])
+    assert q["id"] in found and p["id"] not in found
+    ok(admin.delete(f"projects/{p['id']}/tags/z"), 204)
+    err(admin.delete(f"projects/{p['id']}/tags/z"), 404)
+    ok(admin.delete(f"projects/{p['id']}/tags"), 204)
+    assert ok(admin.get(f"projects/{p['id']}/tags"))["tags"] == []
+    # invalid tags
+    err(admin.put(f"projects/{p['id']}/tags", {"tags": ["a,b"]}), 400)
+    err(admin.put(f"projects/{p['id']}/tags", {"tags": ["a", "a"]}), 400)
+    err(admin.put(f"projects/{p['id']}/tags", {"tags": [str(i) for i in range(81)]}), 400)
+    err(admin.put(f"projects/{p['id']}/tags", {"tags": "a"}), 400)
+    err(admin.post("projects", {"project": {"name": "t3" + uniq, "tags": ["x" * 256]}}), 400)
+
+
+# ---------------------------------------------------------------- users
+
+def test_user_crud(kumo, admin, uniq):
+    u = mk_user(admin, "user-" + uniq, password="pw-" + uniq, email="u@example.com",
+                description="desc")
+    assert "password" not in u
+    assert u["domain_id"] == "default" and u["enabled"] is True
+    assert u["email"] == "u@example.com" and u["description"] == "desc"
+    assert u["password_expires_at"] is None and u["options"] == {}
+    assert "default_project_id" not in u
+    assert ok(admin.get(f"users/{u['id']}"))["user"] == u
+    lst = check_list(kumo, ok(admin.get("users")), "users")
+    assert u["id"] in ids(lst)
+    assert all("password" not in x for x in lst)
+    assert ids(ok(admin.get("users", params={"name": u["name"]}))["users"]) == {u["id"]}
+    upd = ok(admin.patch(f"users/{u['id']}", {"user": {"email": "v@example.com",
+                                                      "enabled": False}}))["user"]
+    assert upd["email"] == "v@example.com" and upd["enabled"] is False
+    assert u["id"] in ids(ok(admin.get("users", params={"enabled": "0"}))["users"])
+    assert u["id"] not in ids(ok(admin.get("users", params={"enabled": "true"}))["users"])
+    err(admin.post("users", {"user": {"name": u["name"]}}), 409)
+    ok(admin.delete(f"users/{u['id']}"), 204)
+    assert err(admin.get(f"users/{u['id']}"), 404) == f"Could not find user: {u['id']}."
+    err(admin.delete(f"users/{u['id']}"), 404)
+
+
+def test_user_domains_and_validation(admin, uniq):
+    d = mk_domain(admin, "ud-" + uniq)
+    a = mk_user(admin, "same-" + uniq)
+    b = mk_user(admin, "same-" + uniq, domain_id=d["id"])     # same name, other domain
+    assert a["id"] != b["id"]
+    assert ids(ok(admin.get("users", params={"domain_id": d["id"]}))["users"]) == {b["id"]}
+    err(admin.post("users", {"user": {"name": "x" + uniq, "domain_id": "nope" + uniq}}), 404)
+    err(admin.post("users", {"user": {"name": ""}}), 400)
+    err(admin.post("users", {"user": {"name": "x" * 256}}), 400)
+    err(admin.post("users", {"user": {"name": "x" + uniq, "enabled": "nope"}}), 400)
+    err(admin.post("users", {"user": {"name": "x" + uniq, "password": 12}}), 400)
+    err(admin.post("users", {"user": {"password": "x"}}), 400)
+    err(admin.patch(f"users/{a['id']}", {"user": {"domain_id": d["id"]}}), 400)
+    err(admin.patch(f"users/{a['id']}", {"user": {}}), 400)
+    err(admin.post("users", {"user": {"name": "y" + uniq, "default_project_id": d["id"]}}),
+        400)
+    # lax booleans, as Keystone's schema accepts them
+    u = mk_user(admin, "lax-" + uniq, enabled="false")
+    assert u["enabled"] is False
+
+
+def test_user_password_change(kumo, admin, uniq):
+    u = mk_user(admin, "pwc-" + uniq, password="old-" + uniq)
+    tok = kumo.token(u["id"], "old-" + uniq)
+    assert token_works(kumo, tok, u["id"])
+    url = f"{kumo.url}/v3/users/{u['id']}/password"
+    r = requests.post(url, json={"user": {"original_password": "wrong", "password": "n"}})
+    err(r, 401)
+    r = requests.post(url, json={"user": {"original_password": "old-" + uniq}})
+    err(r, 400)
+    r = requests.post(url, json={"user": {"original_password": "old-" + uniq,
+                                          "password": "new-" + uniq}},
+                      headers={"X-Auth-Token": tok})
+    assert r.status_code == 204, r.text
+    assert not token_works(kumo, tok, u["id"])
+    assert kumo.token_response(u["id"], "old-" + uniq).status_code == 401
+    kumo.token(u["id"], "new-" + uniq)
+    # unknown user: same answer as a wrong password
+    r = requests.post(f"{kumo.url}/v3/users/{'0' * 32}/password",
+                      json={"user": {"original_password": "a", "password": "b"}})
+    err(r, 401)
+
+
+def test_user_disable_and_delete_revoke_tokens(kumo, admin, uniq):
+    u = mk_user(admin, "rev-" + uniq, password="pw")
+    tok = kumo.token(u["id"], "pw")
+    assert token_works(kumo, tok, u["id"])
+    ok(admin.patch(f"users/{u['id']}", {"user": {"enabled": False}}))
+    assert not token_works(kumo, tok, u["id"])
+    assert kumo.token_response(u["id"], "pw").status_code == 401
+    ok(admin.patch(f"users/{u['id']}", {"user": {"enabled": True}}))
+    tok = kumo.token(u["id"], "pw")
+    # admin resetting the password revokes too
+    ok(admin.patch(f"users/{u['id']}", {"user": {"password": "pw2"}}))
+    assert not token_works(kumo, tok, u["id"])
+    tok = kumo.token(u["id"], "pw2")
+    ok(admin.delete(f"users/{u['id']}"), 204)
+    assert Api(kumo.url, tok).get(f"users/{u['id']}").status_code in (401, 404)
+
+
+def test_user_projects_and_groups(kumo, admin, uniq):
+    u = mk_user(admin, "upg-" + uniq)
+    p1 = mk_project(admin, "upg1-" + uniq)
+    p2 = mk_project(admin, "upg2-" + uniq)
+    g = mk_group(admin, "upg-" + uniq)
+    member_id = role_id(admin, "member")
+    ok(admin.put(f"projects/{p1['id']}/users/{u['id']}/roles/{member_id}"), 204)
+    ok(admin.put(f"projects/{p2['id']}/groups/{g['id']}/roles/{member_id}"), 204)
+    assert ok(admin.get(f"users/{u['id']}/projects"))["projects"] == [
+        ok(admin.get(f"projects/{p1['id']}"))["project"]]
+    ok(admin.put(f"groups/{g['id']}/users/{u['id']}"), 204)
+    got = check_list(kumo, ok(admin.get(f"users/{u['id']}/projects")), "projects")
+    assert ids(got) == {p1["id"], p2["id"]}
+    assert ids(ok(admin.get(f"users/{u['id']}/projects", params={"name": p2["name"]}))
+               ["projects"]) == {p2["id"]}
+    groups = check_list(kumo, ok(admin.get(f"users/{u['id']}/groups")), "groups")
+    assert ids(groups) == {g["id"]}
+    err(admin.get(f"users/{'0' * 32}/projects"), 404)
+
+
+# ---------------------------------------------------------------- groups
+
+def test_group_crud_and_membership(kumo, admin, uniq):
+    g = mk_group(admin, "grp-" + uniq, description="d", color="blue")
+    assert g["domain_id"] == "default" and g["description"] == "d" and g["color"] == "blue"
+    assert ok(admin.get(f"groups/{g['id']}"))["group"] == g
+    lst = check_list(kumo, ok(admin.get("groups", params={"name": g["name"]})), "groups")
+    assert ids(lst) == {g["id"]}
+    err(admin.post("groups", {"group": {"name": g["name"]}}), 409)
+    err(admin.post("groups", {"group": {"name": "x", "domain_id": "nope" + uniq}}), 404)
+    err(admin.post("groups", {"group": {"name": ""}}), 400)
+    upd = ok(admin.patch(f"groups/{g['id']}", {"group": {"description": "e"}}))["group"]
+    assert upd["description"] == "e" and upd["color"] == "blue"
+
+    u1, u2 = mk_user(admin, "gm1-" + uniq), mk_user(admin, "gm2-" + uniq)
+    ok(admin.put(f"groups/{g['id']}/users/{u1['id']}"), 204)
+    ok(admin.put(f"groups/{g['id']}/users/{u1['id']}"), 204)     # idempotent
+    ok(admin.put(f"groups/{g['id']}/users/{u2['id']}"), 204)
+    ok(admin.head(f"groups/{g['id']}/users/{u1['id']}"), 204)
+    ok(admin.get(f"groups/{g['id']}/users/{u1['id']}"), 204)
+    users = check_list(kumo, ok(admin.get(f"groups/{g['id']}/users")), "users")
+    assert ids(users) == {u1["id"], u2["id"]}
+    ok(admin.delete(f"groups/{g['id']}/users/{u2['id']}"), 204)
+    assert admin.head(f"groups/{g['id']}/users/{u2['id']}").status_code == 404
+    err(admin.delete(f"groups/{g['id']}/users/{u2['id']}"), 404)
+    err(admin.put(f"groups/{g['id']}/users/{'0' * 32}"), 404)
+    err(admin.put(f"groups/{'0' * 32}/users/{u1['id']}"), 404)
+    ok(admin.delete(f"groups/{g['id']}"), 204)
+    err(admin.get(f"groups/{g['id']}"), 404)
+    assert ok(admin.get(f"users/{u1['id']}/groups"))["groups"] == []
+
+
+# ---------------------------------------------------------------- roles
+
+def test_role_crud(kumo, admin, uniq):
+    r = mk_role(admin, "Role-" + uniq, description="a role")
+    assert r["domain_id"] is None and r["description"] == "a role"
+    assert ok(admin.get(f"roles/{r['id']}"))["role"] == r
+    lst = check_list(kumo, ok(admin.get("roles")), "roles")
+    assert r["id"] in ids(lst)
+    # names are unique case-insensitively (per domain scope)
+    msg = err(admin.post("roles", {"role": {"name": "ROLE-" + uniq}}), 409)
+    assert msg.startswith("Conflict occurred attempting to store role - Duplicate entry")
+    d = mk_domain(admin, "rd-" + uniq)
+    dr = mk_role(admin, "role-" + uniq, domain_id=d["id"])    # other scope: fine
+    assert dr["domain_id"] == d["id"]
+    assert dr["id"] not in ids(ok(admin.get("roles"))["roles"])
+    assert ok(admin.get("roles", params={"domain_id": d["id"]}))["roles"] == [dr]
+    upd = ok(admin.patch(f"roles/{r['id']}", {"role": {"name": "Renamed-" + uniq}}))["role"]
+    assert upd["name"] == "Renamed-" + uniq
+    err(admin.patch(f"roles/{r['id']}", {"role": {"domain_id": d["id"]}}), 400)
+    err(admin.post("roles", {"role": {"name": ""}}), 400)
+    err(admin.post("roles", {"role": {}}), 400)
+    ok(admin.delete(f"roles/{r['id']}"), 204)
+    assert err(admin.get(f"roles/{r['id']}"), 404) == f"Could not find role: {r['id']}."
+
+
+def test_implied_roles(kumo, admin, uniq):
+    a, b, c = (mk_role(admin, f"imp{i}-{uniq}") for i in range(3))
+    r = admin.put(f"roles/{a['id']}/implies/{b['id']}")
+    body = ok(r, 201)
+    inf = body["role_inference"]
+    assert inf["prior_role"]["id"] == a["id"] and inf["implies"]["id"] == b["id"]
+    for k in ("prior_role", "implies"):
+        assert set(inf[k]) == {"id", "name", "links"}
+    ok(admin.put(f"roles/{a['id']}/implies/{c['id']}"), 201)
+    got = ok(admin.get(f"roles/{a['id']}/implies/{b['id']}"))
+    assert got["role_inference"] == inf
+    ok(admin.head(f"roles/{a['id']}/implies/{b['id']}"), 204)
+    lst = ok(admin.get(f"roles/{a['id']}/implies"))["role_inference"]
+    assert {x["id"] for x in lst["implies"]} == {b["id"], c["id"]}
+    infs = ok(admin.get("role_inferences"))["role_inferences"]
+    mine = [x for x in infs if x["prior_role"]["id"] == a["id"]]
+    assert len(mine) == 1 and {x["id"] for x in mine[0]["implies"]} == {b["id"], c["id"]}
+    ok(admin.delete(f"roles/{a['id']}/implies/{c['id']}"), 204)
+    err(admin.get(f"roles/{a['id']}/implies/{c['id']}"), 404)
+    err(admin.delete(f"roles/{a['id']}/implies/{c['id']}"), 404)
+    err(admin.put(f"roles/{a['id']}/implies/{'0' * 32}"), 404)
+    # admin can't be implied; a global role can't imply a domain role
+    err(admin.put(f"roles/{a['id']}/implies/{role_id(admin, 'admin')}"), 403)
+    d = mk_domain(admin, "imd-" + uniq)
+    dr = mk_role(admin, "dr-" + uniq, domain_id=d["id"])
+    err(admin.put(f"roles/{a['id']}/implies/{dr['id']}"), 403)
+    ok(admin.put(f"roles/{dr['id']}/implies/{a['id']}"), 201)
+    # deleting a role removes its rules
+    ok(admin.delete(f"roles/{b['id']}"), 204)
+    assert ok(admin.get(f"roles/{a['id']}/implies"))["role_inference"]["implies"] == []
+
+
+# ---------------------------------------------------------------- grants
+
+GRANT_KINDS = [
+    ("projects", "users"), ("projects", "groups"), ("domains", "users"), ("domains", "groups"),
+]
+
+
+@pytest.mark.parametrize("target,actor", GRANT_KINDS)
+def test_grants(kumo, admin, uniq, target, actor):
+    t = mk_project(admin, "gt-" + uniq) if target == "projects" else mk_domain(admin,
+                                                                              "gt-" + uniq)
+    a = mk_user(admin, "ga-" + uniq) if actor == "users" else mk_group(admin, "ga-" + uniq)
+    r = mk_role(admin, "gr-" + uniq)
+    base = f"{target}/{t['id']}/{actor}/{a['id']}/roles"
+    assert admin.head(f"{base}/{r['id']}").status_code == 404
+    ok(admin.put(f"{base}/{r['id']}"), 204)
+    ok(admin.put(f"{base}/{r['id']}"), 204)
+    ok(admin.head(f"{base}/{r['id']}"), 204)
+    ok(admin.get(f"{base}/{r['id']}"), 204)
+    roles = check_list(kumo, ok(admin.get(base)), "roles")
+    assert ids(roles) == {r["id"]}
+    key = "user.id" if actor == "users" else "group.id"
+    scope = "scope.project.id" if target == "projects" else "scope.domain.id"
+    ras = ok(admin.get("role_assignments", params={key: a["id"]}))["role_assignments"]
+    assert len(ras) == 1
+    ra = ras[0]
+    assert ra["role"] == {"id": r["id"]}
+    assert ra[actor[:-1]] == {"id": a["id"]}
+    assert ra["scope"] == {target[:-1]: {"id": t["id"]}}
+    assert ra["links"]["assignment"] == f"{kumo.url}/v3/{base}/{r['id']}"
+    ras = ok(admin.get("role_assignments", params={scope: t["id"]}))["role_assignments"]
+    assert len(ras) == 1
+    ok(admin.delete(f"{base}/{r['id']}"), 204)
+    msg = err(admin.delete(f"{base}/{r['id']}"), 404)
+    assert msg.startswith("Could not find role assignment")
+    assert ok(admin.get(base))["roles"] == []
+    err(admin.put(f"{base}/{'0' * 32}"), 404)
+    err(admin.put(f"{target}/{'0' * 32}/{actor}/{a['id']}/roles/{r['id']}"), 404)
+    err(admin.put(f"{target}/{t['id']}/{actor}/{'0' * 32}/roles/{r['id']}"), 404)
+
+
+def test_system_grants(kumo, admin, uniq):
+    u = mk_user(admin, "sys-" + uniq, password="pw")
+    g = mk_group(admin, "sys-" + uniq)
+    reader = role_id(admin, "reader")
+    ok(admin.put(f"system/users/{u['id']}/roles/{reader}"), 204)
+    ok(admin.put(f"system/groups/{g['id']}/roles/{reader}"), 204)
+    ok(admin.head(f"system/users/{u['id']}/roles/{reader}"), 204)
+    assert ids(ok(admin.get(f"system/users/{u['id']}/roles"))["roles"]) == {reader}
+    assert ids(ok(admin.get(f"system/groups/{g['id']}/roles"))["roles"]) == {reader}
+    ras = ok(admin.get("role_assignments", params={"user.id": u["id"],
+                                                    "scope.system": "all"}))
+    assert [x["scope"] for x in ras["role_assignments"]] == [{"system": {"all": True}}]
+    assert ras["role_assignments"][0]["links"]["assignment"] == \
+        f"{kumo.url}/v3/system/users/{u['id']}/roles/{reader}"
+    # a system reader reads users but can't create any
+    api = kumo.client(u["id"], "pw", system=True)
+    ok(api.get("users"))
+    err(api.post("users", {"user": {"name": "nope-" + uniq}}), 403)
+    ok(admin.delete(f"system/users/{u['id']}/roles/{reader}"), 204)
+    err(admin.delete(f"system/users/{u['id']}/roles/{reader}"), 404)
+    ok(admin.delete(f"system/groups/{g['id']}/roles/{reader}"), 204)
+
+
+def test_effective_assignments(kumo, admin, uniq):
+    d = mk_domain(admin, "eff-" + uniq)
+    parent = mk_project(admin, "effp-" + uniq, domain_id=d["id"])
+    leaf = mk_project(admin, "effl-" + uniq, domain_id=d["id"], parent_id=parent["id"])
+    u = mk_user(admin, "effu-" + uniq, domain_id=d["id"], password="pw")
+    g = mk_group(admin, "effg-" + uniq, domain_id=d["id"])
+    ok(admin.put(f"groups/{g['id']}/users/{u['id']}"), 204)
+    prior, implied = mk_role(admin, "effr1-" + uniq), mk_role(admin, "effr2-" + uniq)
+    ok(admin.put(f"roles/{prior['id']}/implies/{implied['id']}"), 201)
+    ok(admin.put(f"projects/{leaf['id']}/groups/{g['id']}/roles/{prior['id']}"), 204)
+
+    # direct: one group assignment
+    direct = ok(admin.get("role_assignments", params={"scope.project.id": leaf["id"]}))
+    assert len(direct["role_assignments"]) == 1
+    assert direct["role_assignments"][0]["group"]["id"] == g["id"]
+    # effective: the member gets the role and the implied one
+    eff = ok(admin.get("role_assignments", params={"scope.project.id": leaf["id"],
+                                                    "user.id": u["id"], "effective": ""}))
+    ras = eff["role_assignments"]
+    assert {x["role"]["id"] for x in ras} == {prior["id"], implied["id"]}
+    for x in ras:
+        assert x["user"]["id"] == u["id"]
+        assert x["links"]["membership"] == f"{kumo.url}/v3/groups/{g['id']}/users/{u['id']}"
+        assert x["links"]["assignment"] == (
+            f"{kumo.url}/v3/projects/{leaf['id']}/groups/{g['id']}/roles/{prior['id']}")
+    assert any("prior_role" in x["links"] for x in ras)
+    # the token gets both roles
+    tok = kumo.token_response(u["id"], "pw", project=leaf["id"])
+    assert tok.status_code == 201, tok.text
+    roles = {x["id"] for x in tok.json()["token"]["roles"]}
+    assert {prior["id"], implied["id"]} <= roles
+
+    # inherited from the domain: reaches both projects, not the domain itself
+    reader = role_id(admin, "reader")
+    ok(admin.put(f"OS-INHERIT/domains/{d['id']}/users/{u['id']}/roles/{reader}"
+                 "/inherited_to_projects"), 204)
+    ok(admin.head(f"OS-INHERIT/domains/{d['id']}/users/{u['id']}/roles/{reader}"
+                  "/inherited_to_projects"), 204)
+    lst = ok(admin.get(f"OS-INHERIT/domains/{d['id']}/users/{u['id']}/roles"
+                       "/inherited_to_projects"))["roles"]
+    assert ids(lst) == {reader}
+    # not a direct domain grant
+    assert ok(admin.get(f"domains/{d['id']}/users/{u['id']}/roles"))["roles"] == []
+    eff = ok(admin.get("role_assignments", params={"user.id": u["id"], "effective": "",
+                                                    "role.id": reader}))["role_assignments"]
+    assert {x["scope"]["project"]["id"] for x in eff} == {parent["id"], leaf["id"]}
+    for x in eff:
+        assert x["scope"]["OS-INHERIT:inherited_to"] == "projects"
+        assert x["links"]["assignment"].endswith(
+            f"/v3/OS-INHERIT/domains/{d['id']}/users/{u['id']}/roles/{reader}"
+            "/inherited_to_projects")
+    direct = ok(admin.get("role_assignments", params={
+        "user.id": u["id"], "scope.OS-INHERIT:inherited_to": "projects"}))["role_assignments"]
+    assert len(direct) == 1 and direct[0]["scope"]["domain"]["id"] == d["id"]
+    ok(admin.delete(f"OS-INHERIT/domains/{d['id']}/users/{u['id']}/roles/{reader}"
+                    "/inherited_to_projects"), 204)
+
+    # inherited from a project: reaches the subtree only
+    ok(admin.put(f"OS-INHERIT/projects/{parent['id']}/users/{u['id']}/roles/{reader}"
+                 "/inherited_to_projects"), 204)
+    eff = ok(admin.get("role_assignments", params={"user.id": u["id"], "effective": "",
+                                                    "role.id": reader}))["role_assignments"]
+    assert {x["scope"]["project"]["id"] for x in eff} == {leaf["id"]}
+    # include_subtree on the parent sees the leaf's assignments
+    sub = ok(admin.get("role_assignments", params={"scope.project.id": parent["id"],
+                                                    "include_subtree": "true"}))
+    assert any(x["scope"].get("project", {}).get("id") == leaf["id"]
+               for x in sub["role_assignments"])
+    err(admin.get("role_assignments", params={"include_subtree": "true"}), 400)
+
+    # include_names
+    named = ok(admin.get("role_assignments", params={"scope.project.id": leaf["id"],
+                                                      "include_names": "true"}))
+    x = named["role_assignments"][0]
+    assert x["group"]["name"] == g["name"] and x["group"]["domain"]["id"] == d["id"]
+    assert x["scope"]["project"]["name"] == leaf["name"]
+    assert x["scope"]["project"]["domain"]["name"] == d["name"]
+    assert x["role"]["name"] == prior["name"]
+
+    # users/{id}/projects sees effective projects
+    assert {parent["id"], leaf["id"]} >= ids(ok(admin.get(f"users/{u['id']}/projects"))
+                                             ["projects"]) >= {leaf["id"]}
+
+    # filter combinations Keystone refuses
+    err(admin.get("role_assignments", params={"user.id": u["id"], "group.id": g["id"]}), 400)
+    err(admin.get("role_assignments", params={"scope.project.id": leaf["id"],
+                                               "scope.domain.id": d["id"]}), 400)
+    err(admin.get("role_assignments", params={"group.id": g["id"], "effective": ""}), 400)
+    err(admin.get("role_assignments", params={"scope.system": "all",
+                                               "scope.domain.id": d["id"]}), 400)
+
+
+def test_domain_roles_are_not_effective(admin, uniq):
+    d = mk_domain(admin, "dre-" + uniq)
+    p = mk_project(admin, "drep-" + uniq, domain_id=d["id"])
+    u = mk_user(admin, "dreu-" + uniq, domain_id=d["id"])
+    dr = mk_role(admin, "drr-" + uniq, domain_id=d["id"])
+    g = mk_role(admin, "drg-" + uniq)
+    ok(admin.put(f"roles/{dr['id']}/implies/{g['id']}"), 201)
+    ok(admin.put(f"projects/{p['id']}/users/{u['id']}/roles/{dr['id']}"), 204)
+    eff = ok(admin.get("role_assignments", params={"user.id": u["id"], "effective": "",
+                                                    "scope.project.id": p["id"]}))
+    assert [x["role"]["id"] for x in eff["role_assignments"]] == [g["id"]]
+    # a domain role can't be granted on a project of another domain
+    other = mk_project(admin, "dro-" + uniq)
+    err(admin.put(f"projects/{other['id']}/users/{u['id']}/roles/{dr['id']}"), 403)
+
+
+def test_removing_grant_revokes_token(kumo, admin, uniq):
+    p = mk_project(admin, "rg-" + uniq)
+    u = mk_user(admin, "rg-" + uniq, password="pw")
+    member_id = role_id(admin, "member")
+    ok(admin.put(f"projects/{p['id']}/users/{u['id']}/roles/{member_id}"), 204)
+    tok = kumo.token(u["id"], "pw", project=p["id"])
+    assert token_works(kumo, tok, u["id"])
+    ok(admin.delete(f"projects/{p['id']}/users/{u['id']}/roles/{member_id}"), 204)
+    assert not token_works(kumo, tok, u["id"])
+    assert kumo.token_response(u["id"], "pw", project=p["id"]).status_code == 401
+
+
+def test_project_disable_and_delete_revoke_tokens(kumo, admin, uniq):
+    p = mk_project(admin, "pr-" + uniq)
+    u = mk_user(admin, "pr-" + uniq, password="pw")
+    ok(admin.put(f"projects/{p['id']}/users/{u['id']}/roles/{role_id(admin, 'member')}"), 204)
+    tok = kumo.token(u["id"], "pw", project=p["id"])
+    ok(admin.patch(f"projects/{p['id']}", {"project": {"enabled": False}}))
+    assert not token_works(kumo, tok, u["id"])
+    ok(admin.patch(f"projects/{p['id']}", {"project": {"enabled": True}}))
+    tok = kumo.token(u["id"], "pw", project=p["id"])
+    ok(admin.delete(f"projects/{p['id']}"), 204)
+    assert not token_works(kumo, tok, u["id"])
+
+
+def test_domain_disable_revokes_tokens(kumo, admin, uniq):
+    d = mk_domain(admin, "drv-" + uniq)
+    u = mk_user(admin, "drv-" + uniq, domain_id=d["id"], password="pw")
+    ok(admin.put(f"domains/{d['id']}/users/{u['id']}/roles/{role_id(admin, 'member')}"), 204)
+    tok = kumo.token(u["id"], "pw", domain=d["id"])
+    assert token_works(kumo, tok, u["id"])
+    ok(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}))
+    assert not token_works(kumo, tok, u["id"])
+
+
+def test_removing_group_member_revokes(kumo, admin, uniq):
+    p = mk_project(admin, "gmr-" + uniq)
+    u = mk_user(admin, "gmr-" + uniq, password="pw")
+    g = mk_group(admin, "gmr-" + uniq)
+    ok(admin.put(f"groups/{g['id']}/users/{u['id']}"), 204)
+    ok(admin.put(f"projects/{p['id']}/groups/{g['id']}/roles/{role_id(admin, 'member')}"), 204)
+    tok = kumo.token(u["id"], "pw", project=p["id"])
+    ok(admin.delete(f"groups/{g['id']}/users/{u['id']}"), 204)
+    assert not token_works(kumo, tok, u["id"])
+    assert kumo.token_response(u["id"], "pw", project=p["id"]).status_code == 401
+
+
+# ---------------------------------------------------------------- catalog
+
+def test_services(kumo, admin, uniq):
+    s = ok(admin.post("services", {"service": {"type": "t-" + uniq, "name": "svc",
+                                               "description": "d"}}), 201)["service"]
+    assert s["enabled"] is True and s["name"] == "svc" and s["type"] == "t-" + uniq
+    assert ok(admin.get(f"services/{s['id']}"))["service"] == s
+    lst = check_list(kumo, ok(admin.get("services", params={"type": "t-" + uniq})),
+                     "services")
+    assert ids(lst) == {s["id"]}
+    upd = ok(admin.patch(f"services/{s['id']}", {"service": {"enabled": False}}))["service"]
+    assert upd["enabled"] is False and upd["name"] == "svc"
+    err(admin.post("services", {"service": {"name": "no type"}}), 400)
+    err(admin.post("services", {"service": {"type": "x", "enabled": "yes"}}), 400)
+    err(admin.patch(f"services/{s['id']}", {"service": {}}), 400)
+    e = ok(admin.post("endpoints", {"endpoint": {"service_id": s["id"], "interface": "public",
+                                                 "url": "http://x"}}), 201)["endpoint"]
+    ok(admin.delete(f"services/{s['id']}"), 204)
+    err(admin.get(f"services/{s['id']}"), 404)
+    err(admin.get(f"endpoints/{e['id']}"), 404)     # endpoints go with their service
+
+
+def test_endpoints(kumo, admin, uniq):
+    s = ok(admin.post("services", {"service": {"type": "e-" + uniq}}), 201)["service"]
+    e = ok(admin.post("endpoints", {"endpoint": {
+        "service_id": s["id"], "interface": "internal", "url": "http://10.0.0.1:9000/v1",
+        "region_id": kumo.region}}), 201)["endpoint"]
+    assert e["enabled"] is True and e["region_id"] == kumo.region and e["region"] == kumo.region
+    assert ok(admin.get(f"endpoints/{e['id']}"))["endpoint"] == e
+    by_service = ok(admin.get("endpoints", params={"service_id": s["id"]}))["endpoints"]
+    assert ids(by_service) == {e["id"]}
+    assert e["id"] in ids(ok(admin.get("endpoints", params={"interface": "internal"}))
+                          ["endpoints"])
+    assert e["id"] not in ids(ok(admin.get("endpoints", params={"interface": "admin"}))
+                              ["endpoints"])
+    assert e["id"] in ids(ok(admin.get("endpoints", params={"region_id": kumo.region}))
+                          ["endpoints"])
+    upd = ok(admin.patch(f"endpoints/{e['id']}", {"endpoint": {"url": "http://y:1",
+                                                               "interface": "admin"}}))
+    assert upd["endpoint"]["url"] == "http://y:1" and upd["endpoint"]["interface"] == "admin"
+    # validation
+    base = {"service_id": s["id"], "interface": "public", "url": "http://z"}
+    err(admin.post("endpoints", {"endpoint": {**base, "interface": "private"}}), 400)
+    err(admin.post("endpoints", {"endpoint": {**base, "url": "no-scheme"}}), 400)
+    err(admin.post("endpoints", {"endpoint": {**base, "enabled": "False"}}), 400)
+    err(admin.post("endpoints", {"endpoint": {**base, "service_id": "0" * 32}}), 400)
+    err(admin.post("endpoints", {"endpoint": {**base, "region_id": "nowhere-" + uniq}}), 400)
+    err(admin.post("endpoints", {"endpoint": {"interface": "public", "url": "http://z"}}), 400)
+    err(admin.patch(f"endpoints/{e['id']}", {"endpoint": {"enabled": "True"}}), 400)
+    # legacy "region" creates the region
+    legacy = ok(admin.post("endpoints", {"endpoint": {**base, "region": "leg-" + uniq}}),
+                201)["endpoint"]
+    assert legacy["region_id"] == "leg-" + uniq
+    ok(admin.get(f"regions/leg-{uniq}"))
+    ok(admin.delete(f"endpoints/{e['id']}"), 204)
+    err(admin.delete(f"endpoints/{e['id']}"), 404)
+
+
+def test_regions(kumo, admin, uniq):
+    top = ok(admin.post("regions", {"region": {"id": "top-" + uniq, "description": "t"}}),
+             201)["region"]
+    assert top == {"id": "top-" + uniq, "description": "t", "parent_region_id": None,
+                   "links": {"self": f"{kumo.url}/v3/regions/top-{uniq}"}}
+    child = ok(admin.put(f"regions/child-{uniq}",
+                         {"region": {"parent_region_id": top["id"]}}), 201)["region"]
+    assert child["parent_region_id"] == top["id"] and child["description"] == ""
+    gen = ok(admin.post("regions", {"region": {}}), 201)["region"]
+    assert len(gen["id"]) == 32
+    err(admin.post("regions", {"region": {"id": top["id"]}}), 409)
+    err(admin.post("regions", {"region": {"parent_region_id": "nope-" + uniq}}), 404)
+    lst = check_list(kumo, ok(admin.get("regions", params={"parent_region_id": top["id"]})),
+                     "regions")
+    assert ids(lst) == {child["id"]}
+    err(admin.patch(f"regions/{top['id']}", {"region": {"parent_region_id": child["id"]}}),
+        400)
+    upd = ok(admin.patch(f"regions/{child['id']}", {"region": {"description": "c"}}))
+    assert upd["region"]["description"] == "c"
+    # a region whose subtree has endpoints can't be deleted
+    s = ok(admin.post("services", {"service": {"type": "r-" + uniq}}), 201)["service"]
+    e = ok(admin.post("endpoints", {"endpoint": {"service_id": s["id"], "interface": "public",
+                                                 "url": "http://r", "region_id": child["id"]}}),
+           201)["endpoint"]
+    assert e["id"] in ids(ok(admin.get("endpoints", params={"region_id": top["id"]}))
+                          ["endpoints"])
+    err(admin.delete(f"regions/{top['id']}"), 403)
+    ok(admin.delete(f"endpoints/{e['id']}"), 204)
+    ok(admin.delete(f"regions/{top['id']}"), 204)
+    err(admin.get(f"regions/{child['id']}"), 404)
+
+
+def test_catalog_in_token(kumo):
+    r = kumo.token_response(kumo.admin_user, kumo.admin_password, project=kumo.admin_project)
+    assert r.status_code == 201
+    cat = r.json()["token"]["catalog"]
+    ident = [s for s in cat if s["type"] == "identity"]
+    assert ident and ident[0]["name"] == "keystone"
+    assert {e["interface"] for e in ident[0]["endpoints"]} == {"public", "internal", "admin"}
+
+
+# ---------------------------------------------------------------- policy
+
+def test_member_policy(kumo, admin, member, uniq):
+    api, user, project = member["api"], member["user"], member["project"]
+    msg = err(api.get("users"), 403)
+    assert msg == "You are not authorized to perform the requested action: identity:list_users."
+    ok(api.get(f"users/{user['id']}"))
+    ok(api.get(f"users/{user['id']}/projects"))
+    ok(api.get(f"users/{user['id']}/groups"))
+    ok(api.get(f"projects/{project['id']}"))
+    other = mk_project(admin, "other-" + uniq)
+    err(api.get(f"projects/{other['id']}"), 403)
+    err(api.get("projects"), 403)
+    admin_uid = ok(admin.get("users", params={"name": "admin"}))["users"][0]["id"]
+    err(api.get(f"users/{admin_uid}"), 403)
+    err(api.get(f"users/{admin_uid}/projects"), 403)
+    err(api.post("roles", {"role": {"name": "x" + uniq}}), 403)
+    err(api.get("roles"), 403)
+    err(api.put(f"projects/{project['id']}/users/{user['id']}/roles/"
+                f"{role_id(admin, 'admin')}"), 403)
+    err(api.get("role_assignments"), 403)
+    err(api.post("projects", {"project": {"name": "x" + uniq}}), 403)
+    err(api.patch(f"users/{user['id']}", {"user": {"name": "x"}}), 403)
+    err(api.delete(f"projects/{project['id']}"), 403)
+    err(api.get("domains"), 403)
+    ok(api.get("domains/default"))          # the domain of its project
+    err(api.post("services", {"service": {"type": "x"}}), 403)
+    err(api.get("endpoints"), 403)
+    ok(api.get("regions"))                  # regions are readable by anyone
+    # a member changes its own password without any token
+    r = requests.post(f"{kumo.url}/v3/users/{user['id']}/password",
+                      json={"user": {"original_password": member["password"],
+                                     "password": "changed-" + uniq}})
+    assert r.status_code == 204, r.text
+
+
+def test_reader_sees_but_cannot_write(kumo, admin, uniq):
+    p = mk_project(admin, "rd-" + uniq)
+    u = mk_user(admin, "rd-" + uniq, password="pw")
+    ok(admin.put(f"projects/{p['id']}/users/{u['id']}/roles/{role_id(admin, 'reader')}"), 204)
+    api = kumo.client(u["id"], "pw", project=p["id"])
+    ok(api.get(f"projects/{p['id']}"))
+    err(api.get("users"), 403)
+    err(api.patch(f"projects/{p['id']}", {"project": {"description": "x"}}), 403)
+
+
+def test_unauthenticated(kumo):
+    r = requests.get(kumo.url + "/v3/users")
+    err(r, 401)
+    r = requests.get(kumo.url + "/v3/users", headers={"X-Auth-Token": "garbage"})
+    err(r, 401)
+
+
+# ---------------------------------------------------------------- misc
+
+def test_not_found_messages(admin):
+    nid = "f" * 32
+    for kind in ("users", "groups", "projects", "domains", "roles", "services", "endpoints",
+                 "regions"):
+        msg = err(admin.get(f"{kind}/{nid}"), 404)
+        assert msg == f"Could not find {kind[:-1]}: {nid}.", msg
+
+
+def test_big_and_odd_bodies(admin, uniq):
+    r = admin.post("users", {"user": {"name": "y" * 100000}})
+    msg = err(r, 400)
+    assert len(msg) < 1000                  # the value is not echoed in full
+    err(admin.post("users", json=[1, 2, 3]), 400)
+    err(admin.post("users", {"user": "string"}), 400)
+    err(admin.post("users", {"user": {"name": "u" + uniq, "options": "x"}}), 400)
+    err(admin.post("projects", {"project": {"name": "p" + uniq, "parent_id": "bad id!"}}), 400)
+
+
+def test_head_requests(admin):
+    assert admin.head("users").status_code == 200
+    assert admin.head("domains/default").status_code == 200
+    assert admin.head("role_inferences").status_code == 200
