@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,7 +124,16 @@ static int prepare_file(const char *path, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Create the file only when it is missing, to give it mode 0600.  Never
+	 * open and close an existing database file here: closing any descriptor
+	 * drops every POSIX lock this process holds on it, including SQLite's
+	 * locks for other threads' connections. */
+	struct stat st;
+	if (stat(path, &st) == 0)
+		return 0;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;

@@ -106,15 +106,16 @@ static bool load_and_enforce(kreq *r, const grant_path *g, const char *verb, gra
 		return false;
 
 	if (g->role_id && !o->role) {
-		idr_not_found(r, "role", g->role_id);
+		id_not_found(r, "role", g->role_id);
 		return false;
 	}
 	if (!o->actor) {
-		idr_not_found(r, g->user_id ? "user" : "group", g->user_id ? g->user_id : g->group_id);
+		id_not_found(r, g->user_id ? "user" : "group",
+			      g->user_id ? g->user_id : g->group_id);
 		return false;
 	}
 	if ((g->project_id || g->domain_id) && !o->target) {
-		idr_not_found(r, g->project_id ? "project" : "domain",
+		id_not_found(r, g->project_id ? "project" : "domain",
 			      g->project_id ? g->project_id : g->domain_id);
 		return false;
 	}
@@ -143,7 +144,7 @@ void id_grant_put(kreq *r)
 	}
 	if (idstore_grant_add(g.type, g.user_id ? g.user_id : g.group_id, g.target_id, g.role_id,
 			      g.inherited) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_status(r, 204);
@@ -174,7 +175,7 @@ void id_grant_delete(kreq *r)
 	int n = idstore_grant_del(g.type, g.user_id ? g.user_id : g.group_id, g.target_id,
 				  g.role_id, g.inherited);
 	if (n < 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (n == 0) {
@@ -207,10 +208,10 @@ void id_grant_list(kreq *r)
 	if (!load_and_enforce(r, &g, "list", &o))
 		return;
 	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
-		"SELECT role_id FROM id_assignment WHERE type = ? AND actor_id = ? AND target_id = ?"
-		" AND inherited = ? ORDER BY role_id");
+		"SELECT role_id FROM id_assignment WHERE type = ? AND actor_id = ?"
+		" AND target_id = ? AND inherited = ? ORDER BY role_id");
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kstmt_bind_text(st, 1, g.type);
@@ -224,9 +225,10 @@ void id_grant_list(kreq *r)
 	size_t i;
 	json_t *v;
 	json_array_foreach(ids, i, v) {
-		json_t *role = idstore_role_get(json_string_value(v));
+		const char *rid = json_string_value(v);
+		json_t *role = idstore_role_get(rid);
 		if (role)
-			json_array_append_new(arr, id_links(r, role, "roles", json_string_value(v)));
+			json_array_append_new(arr, id_links(r, role, "roles", rid));
 	}
 	kresp_json(r, 200, id_list(r, "roles", arr));
 }
@@ -313,7 +315,8 @@ static json_t *format_entity(kreq *r, const json_t *ref, names *n)
 		if (kjson_str(ind, "group_id")) {
 			json_object_set_new(links, "membership", json_string(id_url(r,
 				"groups/%s/users/%s", kjson_str(ind, "group_id"), uid)));
-			path = kpool_printf(r->pool, "%s/groups/%s", path, kjson_str(ind, "group_id"));
+			path = kpool_printf(r->pool, "%s/groups/%s", path,
+					    kjson_str(ind, "group_id"));
 		} else {
 			path = kpool_printf(r->pool, "%s/users/%s", path, uid);
 		}
@@ -359,16 +362,18 @@ void id_role_assignments(kreq *r)
 	q.role_id = kreq_query(r, "role.id");
 	q.project_id = kreq_query(r, "scope.project.id");
 	q.domain_id = kreq_query(r, "scope.domain.id");
+	/* Keystone ignores scope.system unless it is "all", but still refuses
+	 * to combine it with a domain or project. */
 	const char *sys = kreq_query(r, "scope.system");
 	q.system = sys && strcmp(sys, "all") == 0;
 	const char *inh = kreq_query(r, "scope.OS-INHERIT:inherited_to");
 	if (inh)
 		q.inherited = strcmp(inh, "projects") == 0 ? 1 : 0;
-	q.effective = idr_query_flag(r, "effective") ||
+	q.effective = id_query_flag(r, "effective") ||
 		      (kreq_query(r, "effective") && !*kreq_query(r, "effective"));
-	q.include_subtree = idr_query_flag(r, "include_subtree");
-	bool include_names = idr_query_flag(r, "include_names");
-	const char *scope = idr_scope_domain(r);
+	q.include_subtree = id_query_flag(r, "include_subtree");
+	bool include_names = id_query_flag(r, "include_names");
+	const char *scope = id_scope_domain(r);
 
 	/* Policy first, as Keystone's enforcer does. */
 	if (q.include_subtree) {
@@ -381,50 +386,46 @@ void id_role_assignments(kreq *r)
 		if (!id_enforce(r, "identity:list_role_assignments_for_tree", target))
 			return;
 		if (!q.project_id) {
-			idr_bad_request(r, "scope.project.id must be specified if include_subtree is "
-					"also specified");
+			id_bad_request(r, "scope.project.id must be specified if "
+					"include_subtree is also specified");
 			return;
 		}
 	} else {
-		_cleanup_json_ json_t *target = scope ? json_pack("{s:s}", "domain_id", scope) : NULL;
+		_cleanup_json_ json_t *target = scope ? json_pack("{s:s}", "domain_id", scope)
+						      : NULL;
 		if (!id_enforce(r, "identity:list_role_assignments", target))
 			return;
 	}
 	if (q.domain_id && q.project_id) {
-		idr_bad_request(r, "Specify a domain or project, not both");
+		id_bad_request(r, "Specify a domain or project, not both");
 		return;
 	}
 	if (sys && q.domain_id) {
-		idr_bad_request(r, "Specify system or domain, not both");
+		id_bad_request(r, "Specify system or domain, not both");
 		return;
 	}
 	if (sys && q.project_id) {
-		idr_bad_request(r, "Specify system or project, not both");
+		id_bad_request(r, "Specify system or project, not both");
 		return;
 	}
 	if (q.user_id && q.group_id) {
-		idr_bad_request(r, "Specify a user or group, not both");
+		id_bad_request(r, "Specify a user or group, not both");
 		return;
 	}
 	if (q.effective && q.group_id) {
-		idr_bad_request(r, "Combining effective and group filter will always result in an "
+		id_bad_request(r, "Combining effective and group filter will always result in an "
 				"empty list.");
 		return;
 	}
 	if (q.effective && q.inherited == 1 && q.domain_id) {
-		idr_bad_request(r, "Combining effective, domain and inherited filters will always "
+		id_bad_request(r, "Combining effective, domain and inherited filters will always "
 				"result in an empty list.");
-		return;
-	}
-	if (sys && !q.system) {
-		/* scope.system with a value other than "all" matches nothing. */
-		kresp_json(r, 200, id_list(r, "role_assignments", json_array()));
 		return;
 	}
 
 	_cleanup_json_ json_t *refs = idstore_assignments(&q);
 	if (!refs) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	names n = { .cache = json_object() };

@@ -49,7 +49,8 @@ static int ensure_domain(void)
 		return 0;
 	if (kdb_run(id_db, NULL,
 		    "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
-		    " description, extra, created_at) VALUES (?, 'Default', ?, NULL, 1, 1, ?, '{}', ?)",
+		    " description, extra, created_at)"
+		    " VALUES (?, 'Default', ?, NULL, 1, 1, ?, '{}', ?)",
 		    "sssi", ID_DEFAULT_DOMAIN, ID_DOMAIN_ROOT, BS_DESC_DOMAIN, kutil_now_us())
 	    != KDB_DONE)
 		return -1;
@@ -71,9 +72,9 @@ static char *ensure_role(const char *name)
 	char nid[33];
 	kutil_uuid_hex(nid);
 	if (kdb_run(id_db, NULL,
-		    "INSERT INTO id_role (id, name, name_key, domain_id, description, extra, options)"
-		    " VALUES (?, ?, ?, ?, NULL, '{}', '{}')", "ssss", nid, name, key, ID_NULL_DOMAIN)
-	    != KDB_DONE)
+		    "INSERT INTO id_role (id, name, name_key, domain_id, description, extra,"
+		    " options) VALUES (?, ?, ?, ?, NULL, '{}', '{}')", "ssss", nid, name, key,
+		    ID_NULL_DOMAIN) != KDB_DONE)
 		return NULL;
 	klog_info("identity", "bootstrap: created role %s", name);
 	return strdup(nid);
@@ -82,8 +83,8 @@ static char *ensure_role(const char *name)
 static int ensure_implied(const char *prior, const char *implied)
 {
 	int rc = kdb_run(id_db, NULL,
-			 "INSERT INTO id_implied_role (prior_role_id, implied_role_id) VALUES (?, ?)",
-			 "ss", prior, implied);
+			 "INSERT INTO id_implied_role (prior_role_id, implied_role_id)"
+			 " VALUES (?, ?)", "ss", prior, implied);
 	return rc == KDB_DONE || rc == KDB_CONSTRAINT ? 0 : -1;
 }
 
@@ -207,7 +208,8 @@ static int ensure_catalog(const id_bootstrap_opts *o, const char *region_id)
 			    " region_id, url, enabled, extra) VALUES (?, ?, ?, ?, ?, 1, '{}')",
 			    "sssss", nid, sid, eps[i].iface, region_id, eps[i].url) != KDB_DONE)
 			return -1;
-		klog_info("identity", "bootstrap: created %s endpoint %s", eps[i].iface, eps[i].url);
+		klog_info("identity", "bootstrap: created %s endpoint %s", eps[i].iface,
+			  eps[i].url);
 	}
 	return 0;
 }

@@ -31,43 +31,43 @@ static const char *const region_known[] = {
 	"id", "description", "parent_region_id", "links", NULL
 };
 
-static const idr_field service_create_fields[] = {
-	{ "type", IDR_STRING, 1, 255, false, true },
-	{ "name", IDR_STRING, 1, 255, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
-	{ "enabled", IDR_BOOL, 0, 0, false, false },
+static const id_field service_create_fields[] = {
+	{ "type", ID_F_STRING, 1, 255, false, true },
+	{ "name", ID_F_STRING, 1, 255, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
-static const idr_field service_update_fields[] = {
-	{ "type", IDR_STRING, 1, 255, false, false },
-	{ "name", IDR_STRING, 1, 255, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
-	{ "enabled", IDR_BOOL, 0, 0, false, false },
+static const id_field service_update_fields[] = {
+	{ "type", ID_F_STRING, 1, 255, false, false },
+	{ "name", ID_F_STRING, 1, 255, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
-static const idr_field endpoint_create_fields[] = {
-	{ "service_id", IDR_STRING, 1, 64, false, true },
-	{ "interface", IDR_INTERFACE, 0, 0, false, true },
-	{ "url", IDR_URL, 0, 225, false, true },
-	{ "region_id", IDR_STRING_NULL, 1, 255, false, false },
-	{ "region", IDR_STRING_NULL, 1, 255, false, false },
-	{ "enabled", IDR_BOOL, 0, 0, false, false },
+static const id_field endpoint_create_fields[] = {
+	{ "service_id", ID_F_STRING, 1, 64, false, true },
+	{ "interface", ID_F_INTERFACE, 0, 0, false, true },
+	{ "url", ID_F_URL, 0, 225, false, true },
+	{ "region_id", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "region", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
-static const idr_field endpoint_update_fields[] = {
-	{ "service_id", IDR_STRING, 1, 64, false, false },
-	{ "interface", IDR_INTERFACE, 0, 0, false, false },
-	{ "url", IDR_URL, 0, 225, false, false },
-	{ "region_id", IDR_STRING_NULL, 1, 255, false, false },
-	{ "region", IDR_STRING_NULL, 1, 255, false, false },
-	{ "enabled", IDR_BOOL, 0, 0, false, false },
+static const id_field endpoint_update_fields[] = {
+	{ "service_id", ID_F_STRING, 1, 64, false, false },
+	{ "interface", ID_F_INTERFACE, 0, 0, false, false },
+	{ "url", ID_F_URL, 0, 225, false, false },
+	{ "region_id", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "region", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
-static const idr_field region_create_fields[] = {
-	{ "id", IDR_STRING_NULL, 0, 255, false, false },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "parent_region_id", IDR_STRING_NULL, 1, 255, false, false },
+static const id_field region_create_fields[] = {
+	{ "id", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "parent_region_id", ID_F_STRING_NULL, 1, 255, false, false },
 };
-static const idr_field region_update_fields[] = {
-	{ "id", IDR_ANY, 0, 0, false, false },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "parent_region_id", IDR_STRING_NULL, 1, 255, false, false },
+static const id_field region_update_fields[] = {
+	{ "id", ID_F_ANY, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "parent_region_id", ID_F_STRING_NULL, 1, 255, false, false },
 };
 
 static char *old_extra(const char *table, const char *id)
@@ -96,14 +96,14 @@ static json_t *path_member(kreq *r, const char *param, const char *what, const c
 		return NULL;
 	}
 	if (!obj)
-		idr_not_found(r, what, id);
+		id_not_found(r, what, id);
 	return obj;
 }
 
 static void reply(kreq *r, int status, const char *key, const char *coll, json_t *obj)
 {
 	if (!obj) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	const char *id = kjson_str(obj, "id");
@@ -117,16 +117,16 @@ void id_services_list(kreq *r)
 {
 	if (!id_enforce(r, "identity:list_services", NULL))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_SERVICE_COLS " FROM id_service");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_SERVICE_COLS " FROM id_service");
 	if (kreq_query(r, "type"))
-		idq_and(&q, "type = ?", kreq_query(r, "type"));
+		id_sql_and(&q, "type = ?", kreq_query(r, "type"));
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name = ?", kreq_query(r, "name"));
-	idq_append(&q, "ORDER BY type, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "name = ?", kreq_query(r, "name"));
+	id_sql_append(&q, "ORDER BY type, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -139,14 +139,14 @@ void id_services_list(kreq *r)
 
 void id_services_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "service");
+	json_t *body = id_body_member(r, "service");
 	if (!body)
+		return;
+	if (!id_validate(r, "service", body, service_create_fields,
+			  ARRAY_SIZE(service_create_fields), true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "service", body);
 	if (!id_enforce(r, "identity:create_service", target))
-		return;
-	if (!idr_validate(r, "service", body, service_create_fields,
-			  ARRAY_SIZE(service_create_fields), true, 0))
 		return;
 	char id[33];
 	kutil_uuid_hex(id);
@@ -157,7 +157,7 @@ void id_services_create(kreq *r)
 		    " VALUES (?, ?, ?, ?, ?, ?)", "ssssbs", id, kjson_str(body, "type"),
 		    kjson_str(body, "name"), kjson_str(body, "description"),
 		    en ? json_is_true(en) : true, extra) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created service %s", id);
@@ -174,20 +174,20 @@ void id_service_get(kreq *r)
 
 void id_service_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "service");
+	json_t *body = id_body_member(r, "service");
 	if (!body)
+		return;
+	if (!id_validate(r, "service", body, service_update_fields,
+			  ARRAY_SIZE(service_update_fields), true, 1))
 		return;
 	_cleanup_json_ json_t *s = path_member(r, "service_id", "service",
 					       "identity:update_service", idstore_service_get);
 	if (!s)
 		return;
-	if (!idr_validate(r, "service", body, service_update_fields,
-			  ARRAY_SIZE(service_update_fields), true, 1))
-		return;
 	const char *id = kjson_str(s, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	_cleanup_free_ char *old = old_extra("id_service", id);
@@ -200,7 +200,7 @@ void id_service_update(kreq *r)
 		    PICK("description"),
 		    en ? json_is_true(en) : json_is_true(json_object_get(s, "enabled")),
 		    extra, id) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 #undef PICK
@@ -219,11 +219,11 @@ void id_service_delete(kreq *r)
 	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_service WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted service %s", id);
@@ -267,12 +267,12 @@ static json_t *region_tree(const char *id)
 static void region_insert(kreq *r, const char *id, const json_t *body)
 {
 	if (region_exists(id)) {
-		idr_conflict(r, "region", "Duplicate ID, %s.", id);
+		id_conflict(r, "region", "Duplicate ID, %s.", id);
 		return;
 	}
 	const char *parent = kjson_str(body, "parent_region_id");
 	if (parent && !region_exists(parent)) {
-		idr_not_found(r, "region", parent);
+		id_not_found(r, "region", parent);
 		return;
 	}
 	const char *desc = kjson_str(body, "description");
@@ -281,11 +281,11 @@ static void region_insert(kreq *r, const char *id, const json_t *body)
 			 "INSERT INTO id_region (id, description, parent_region_id, extra)"
 			 " VALUES (?, ?, ?, ?)", "ssss", id, desc ? desc : "", parent, extra);
 	if (rc == KDB_CONSTRAINT) {
-		idr_conflict(r, "region", "Duplicate ID, %s.", id);
+		id_conflict(r, "region", "Duplicate ID, %s.", id);
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created region %s", id);
@@ -296,14 +296,14 @@ void id_regions_list(kreq *r)
 {
 	if (!id_enforce(r, "identity:list_regions", NULL))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_REGION_COLS " FROM id_region");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_REGION_COLS " FROM id_region");
 	if (kreq_query(r, "parent_region_id"))
-		idq_and(&q, "parent_region_id = ?", kreq_query(r, "parent_region_id"));
-	idq_append(&q, "ORDER BY id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "parent_region_id = ?", kreq_query(r, "parent_region_id"));
+	id_sql_append(&q, "ORDER BY id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -316,14 +316,14 @@ void id_regions_list(kreq *r)
 
 void id_regions_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "region");
+	json_t *body = id_body_member(r, "region");
 	if (!body)
+		return;
+	if (!id_validate(r, "region", body, region_create_fields,
+			  ARRAY_SIZE(region_create_fields), true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "region", body);
 	if (!id_enforce(r, "identity:create_region", target))
-		return;
-	if (!idr_validate(r, "region", body, region_create_fields,
-			  ARRAY_SIZE(region_create_fields), true, 0))
 		return;
 	char idbuf[33];
 	const char *id = kjson_str(body, "id");
@@ -336,20 +336,20 @@ void id_regions_create(kreq *r)
 
 void id_region_put(kreq *r)
 {
-	json_t *body = idr_body_member(r, "region");
+	json_t *body = id_body_member(r, "region");
 	if (!body)
+		return;
+	if (!id_validate(r, "region", body, region_create_fields,
+			  ARRAY_SIZE(region_create_fields), true, 0))
 		return;
 	const char *id = kreq_param(r, "region_id");
 	_cleanup_json_ json_t *target = json_pack("{s:s,s:{s:O}}", "region_id", id, "target",
 						  "region", body);
 	if (!id_enforce(r, "identity:create_region", target))
 		return;
-	if (!idr_validate(r, "region", body, region_create_fields,
-			  ARRAY_SIZE(region_create_fields), true, 0))
-		return;
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Conflicting region IDs specified: \"%s\" and \"%s\"", bid, id);
+		id_bad_request(r, "Conflicting region IDs specified: \"%s\" and \"%s\"", bid, id);
 		return;
 	}
 	region_insert(r, id, body);
@@ -365,27 +365,27 @@ void id_region_get(kreq *r)
 
 void id_region_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "region");
+	json_t *body = id_body_member(r, "region");
 	if (!body)
+		return;
+	if (!id_validate(r, "region", body, region_update_fields,
+			  ARRAY_SIZE(region_update_fields), true, 1))
 		return;
 	_cleanup_json_ json_t *g = path_member(r, "region_id", "region", "identity:update_region",
 					       idstore_region_get);
 	if (!g)
 		return;
-	if (!idr_validate(r, "region", body, region_update_fields,
-			  ARRAY_SIZE(region_update_fields), true, 1))
-		return;
 	const char *id = kjson_str(g, "id");
 	json_t *bid = json_object_get(body, "id");
 	if (bid && !(json_is_string(bid) && strcmp(json_string_value(bid), id) == 0)) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	const char *parent = kjson_str(g, "parent_region_id");
 	if (json_object_get(body, "parent_region_id")) {
 		parent = kjson_str(body, "parent_region_id");
 		if (parent && !region_exists(parent)) {
-			idr_not_found(r, "region", parent);
+			id_not_found(r, "region", parent);
 			return;
 		}
 		if (parent) {
@@ -394,8 +394,9 @@ void id_region_update(kreq *r)
 			json_t *v;
 			json_array_foreach(below, i, v) {
 				if (strcmp(json_string_value(v), parent) == 0) {
-					idr_bad_request(r, "The specified parent region %s would create "
-							"a circular region hierarchy.", parent);
+					id_bad_request(r, "The specified parent region %s would "
+							"create a circular region hierarchy.",
+							parent);
 					return;
 				}
 			}
@@ -409,7 +410,7 @@ void id_region_update(kreq *r)
 	if (kdb_run(id_db, NULL,
 		    "UPDATE id_region SET description = ?, parent_region_id = ?, extra = ?"
 		    " WHERE id = ?", "ssss", desc ? desc : "", parent, extra, id) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	reply(r, 200, "region", "regions", idstore_region_get(id));
@@ -429,7 +430,7 @@ void id_region_delete(kreq *r)
 		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
 			"SELECT 1 FROM id_endpoint WHERE region_id = ?");
 		if (!st) {
-			idr_internal(r);
+			id_internal(r);
 			return;
 		}
 		kstmt_bind_text(st, 1, json_string_value(v));
@@ -444,12 +445,12 @@ void id_region_delete(kreq *r)
 		if (kdb_run(id_db, NULL, "DELETE FROM id_region WHERE id = ?", "s",
 			    json_string_value(v)) != KDB_DONE) {
 			kdb_rollback(id_db);
-			idr_internal(r);
+			id_internal(r);
 			return;
 		}
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_status(r, 204);
@@ -478,10 +479,10 @@ static bool endpoint_region(kreq *r, const json_t *body, const char **region_id,
 		*region_id = json_string_value(leg);
 		if (*region_id && !region_exists(*region_id)) {
 			int rc = kdb_run(id_db, NULL, "INSERT INTO id_region (id, description,"
-					 " parent_region_id, extra) VALUES (?, '', NULL, '{}')", "s",
-					 *region_id);
+					 " parent_region_id, extra)"
+					 " VALUES (?, '', NULL, '{}')", "s", *region_id);
 			if (rc != KDB_DONE && rc != KDB_CONSTRAINT) {
-				idr_internal(r);
+				id_internal(r);
 				return false;
 			}
 		}
@@ -507,16 +508,16 @@ void id_endpoints_list(kreq *r)
 {
 	if (!id_enforce(r, "identity:list_endpoints", NULL))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_ENDPOINT_COLS " FROM id_endpoint");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_ENDPOINT_COLS " FROM id_endpoint");
 	if (kreq_query(r, "interface"))
-		idq_and(&q, "interface = ?", kreq_query(r, "interface"));
+		id_sql_and(&q, "interface = ?", kreq_query(r, "interface"));
 	if (kreq_query(r, "service_id"))
-		idq_and(&q, "service_id = ?", kreq_query(r, "service_id"));
-	idq_append(&q, "ORDER BY service_id, interface, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "service_id = ?", kreq_query(r, "service_id"));
+	id_sql_append(&q, "ORDER BY service_id, interface, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	const char *region = kreq_query(r, "region_id");
@@ -543,14 +544,14 @@ void id_endpoints_list(kreq *r)
 
 void id_endpoints_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "endpoint");
+	json_t *body = id_body_member(r, "endpoint");
 	if (!body)
+		return;
+	if (!id_validate(r, "endpoint", body, endpoint_create_fields,
+			  ARRAY_SIZE(endpoint_create_fields), true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "endpoint", body);
 	if (!id_enforce(r, "identity:create_endpoint", target))
-		return;
-	if (!idr_validate(r, "endpoint", body, endpoint_create_fields,
-			  ARRAY_SIZE(endpoint_create_fields), true, 0))
 		return;
 	const char *region_id = NULL;
 	bool set;
@@ -566,7 +567,7 @@ void id_endpoints_create(kreq *r)
 		    " extra) VALUES (?, ?, ?, ?, ?, ?, ?)", "sssssbs", id,
 		    kjson_str(body, "service_id"), kjson_str(body, "interface"), region_id,
 		    kjson_str(body, "url"), en ? json_is_true(en) : true, extra) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created endpoint %s", id);
@@ -583,20 +584,20 @@ void id_endpoint_get(kreq *r)
 
 void id_endpoint_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "endpoint");
+	json_t *body = id_body_member(r, "endpoint");
 	if (!body)
+		return;
+	if (!id_validate(r, "endpoint", body, endpoint_update_fields,
+			  ARRAY_SIZE(endpoint_update_fields), true, 1))
 		return;
 	_cleanup_json_ json_t *e = path_member(r, "endpoint_id", "endpoint",
 					       "identity:update_endpoint", idstore_endpoint_get);
 	if (!e)
 		return;
-	if (!idr_validate(r, "endpoint", body, endpoint_update_fields,
-			  ARRAY_SIZE(endpoint_update_fields), true, 1))
-		return;
 	const char *id = kjson_str(e, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	const char *region_id = NULL;
@@ -624,7 +625,7 @@ void id_endpoint_update(kreq *r)
 		    region_id, url,
 		    en ? json_is_true(en) : json_is_true(json_object_get(e, "enabled")), extra,
 		    id) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	reply(r, 200, "endpoint", "endpoints", idstore_endpoint_get(id));
@@ -638,7 +639,7 @@ void id_endpoint_delete(kreq *r)
 		return;
 	if (kdb_run(id_db, NULL, "DELETE FROM id_endpoint WHERE id = ?", "s",
 		    kjson_str(e, "id")) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_status(r, 204);

@@ -23,21 +23,21 @@ static const char *const domain_known[] = {
 	"is_domain", "domain_id", "parent_id", "links", NULL
 };
 
-static const idr_field domain_create_fields[] = {
-	{ "name", IDR_STRING, 1, 64, true, true },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
-	{ "tags", IDR_TAGS, 0, 0, false, false },
-	{ "explicit_domain_id", IDR_ID, 0, 0, false, false },
+static const id_field domain_create_fields[] = {
+	{ "name", ID_F_STRING, 1, 64, true, true },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "tags", ID_F_TAGS, 0, 0, false, false },
+	{ "explicit_domain_id", ID_F_ID, 0, 0, false, false },
 };
 
-static const idr_field domain_update_fields[] = {
-	{ "name", IDR_STRING, 1, 64, true, false },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
-	{ "tags", IDR_TAGS, 0, 0, false, false },
+static const id_field domain_update_fields[] = {
+	{ "name", ID_F_STRING, 1, 64, true, false },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "tags", ID_F_TAGS, 0, 0, false, false },
 };
 
 /* Names are stored without surrounding white space, as Keystone does. */
@@ -59,8 +59,9 @@ int id_tags_write(const char *project_id, const json_t *tags)
 	size_t i;
 	json_t *t;
 	json_array_foreach(tags, i, t) {
-		if (kdb_run(id_db, NULL, "INSERT INTO id_project_tag (project_id, name) VALUES (?, ?)",
-			    "ss", project_id, json_string_value(t)) != KDB_DONE)
+		if (kdb_run(id_db, NULL,
+			    "INSERT INTO id_project_tag (project_id, name) VALUES (?, ?)", "ss",
+			    project_id, json_string_value(t)) != KDB_DONE)
 			return -1;
 	}
 	return 0;
@@ -70,7 +71,7 @@ static void reply(kreq *r, int status, const char *id, bool project_shape)
 {
 	json_t *obj = project_shape ? idstore_project_any(id) : idstore_domain_get(id);
 	if (!obj) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	const char *key = project_shape ? "project" : "domain";
@@ -97,33 +98,34 @@ void id_domain_create_from(kreq *r, const json_t *body, bool project_shape)
 	}
 	const char *name = strip(r->pool, kjson_str(body, "name"));
 	if (id_taken(id)) {
-		idr_conflict(r, "domain", "Duplicate ID, %s.", id);
+		id_conflict(r, "domain", "Duplicate ID, %s.", id);
 		return;
 	}
 	const char *desc = json_is_null(json_object_get(body, "description"))
 		? NULL : (kjson_str(body, "description") ? kjson_str(body, "description") : "");
-	bool enabled = idr_bool_value(json_object_get(body, "enabled"), true);
+	bool enabled = id_bool_value(json_object_get(body, "enabled"), true);
 	_cleanup_free_ char *extra = idstore_extra_text(body, domain_known);
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
-			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
-			 " description, extra, created_at) VALUES (?, ?, ?, NULL, 1, ?, ?, ?, ?)",
+			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain,"
+			 " enabled, description, extra, created_at)"
+			 " VALUES (?, ?, ?, NULL, 1, ?, ?, ?, ?)",
 			 "sssbssi", id, name, ID_DOMAIN_ROOT, enabled, desc, extra, kutil_now_us());
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
 		rc = KDB_ERROR;
 	if (rc != KDB_DONE) {
 		kdb_rollback(id_db);
 		if (rc == KDB_CONSTRAINT)
-			idr_conflict(r, "project", "it is not permitted to have two projects acting as "
-				     "domains with the same name: %s", name);
+			id_conflict(r, "project", "it is not permitted to have two projects "
+				     "acting as domains with the same name: %s", name);
 		else
-			idr_internal(r);
+			id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created domain %s", id);
@@ -146,7 +148,7 @@ void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool 
 	const char *id = kjson_str(cur, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	const char *name = kjson_str(cur, "name");
@@ -156,7 +158,7 @@ void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool 
 	if (json_object_get(body, "description"))
 		desc = kjson_str(body, "description");
 	bool was_enabled = json_is_true(json_object_get(cur, "enabled"));
-	bool enabled = idr_bool_value(json_object_get(body, "enabled"), was_enabled);
+	bool enabled = id_bool_value(json_object_get(body, "enabled"), was_enabled);
 	if (json_is_null(json_object_get(body, "enabled")))
 		enabled = was_enabled;
 	_cleanup_free_ char *old_extra = row_extra(id);
@@ -172,14 +174,14 @@ void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool 
 	if (rc != KDB_DONE) {
 		kdb_rollback(id_db);
 		if (rc == KDB_CONSTRAINT)
-			idr_conflict(r, "project", "it is not permitted to have two projects acting as "
-				     "domains with the same name: %s", name);
+			id_conflict(r, "project", "it is not permitted to have two projects "
+				     "acting as domains with the same name: %s", name);
 		else
-			idr_internal(r);
+			id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (was_enabled && !enabled)
@@ -204,7 +206,8 @@ void id_domain_delete_row(kreq *r, const json_t *cur)
 {
 	const char *id = kjson_str(cur, "id");
 	if (json_is_true(json_object_get(cur, "enabled"))) {
-		kresp_error(r, 403, "Cannot delete a domain that is enabled, please disable it first.");
+		kresp_error(r, 403, "Cannot delete a domain that is enabled, please disable it "
+		    "first.");
 		return;
 	}
 	_cleanup_json_ json_t *users = ids("SELECT id FROM id_user WHERE domain_id = ?", id);
@@ -242,12 +245,12 @@ void id_domain_delete_row(kreq *r, const json_t *cur)
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
 		if (kdb_run(id_db, NULL, steps[i], "s", id) != KDB_DONE) {
 			kdb_rollback(id_db);
-			idr_internal(r);
+			id_internal(r);
 			return;
 		}
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted domain %s", id);
@@ -266,25 +269,25 @@ void id_domain_delete_row(kreq *r, const json_t *cur)
 
 void id_domains_list(kreq *r)
 {
-	const char *scope = idr_scope_domain(r);
+	const char *scope = id_scope_domain(r);
 	_cleanup_json_ json_t *target = scope
 		? json_pack("{s:{s:{s:s}}}", "target", "domain", "id", scope) : NULL;
 	if (!id_enforce(r, "identity:list_domains", target))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_PROJECT_COLS " FROM id_project");
-	idq_and(&q, "is_domain = 1", NULL);
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_PROJECT_COLS " FROM id_project");
+	id_sql_and(&q, "is_domain = 1", NULL);
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name = ?", kreq_query(r, "name"));
+		id_sql_and(&q, "name = ?", kreq_query(r, "name"));
 	if (kreq_query(r, "enabled"))
-		idq_and(&q, idr_query_true(kreq_query(r, "enabled")) ? "enabled = 1" : "enabled = 0",
-			NULL);
+		id_sql_and(&q, id_query_true(kreq_query(r, "enabled")) ? "enabled = 1"
+								     : "enabled = 0", NULL);
 	if (scope)
-		idq_and(&q, "id = ?", scope);
-	idq_append(&q, "ORDER BY name, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "id = ?", scope);
+	id_sql_append(&q, "ORDER BY name, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -298,14 +301,14 @@ void id_domains_list(kreq *r)
 
 void id_domains_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "domain");
+	json_t *body = id_body_member(r, "domain");
 	if (!body)
+		return;
+	if (!id_validate(r, "domain", body, domain_create_fields,
+			  ARRAY_SIZE(domain_create_fields), true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "domain", body);
 	if (!id_enforce(r, "identity:create_domain", target))
-		return;
-	if (!idr_validate(r, "domain", body, domain_create_fields,
-			  ARRAY_SIZE(domain_create_fields), true, 0))
 		return;
 	id_domain_create_from(r, body, false);
 }
@@ -322,7 +325,7 @@ static json_t *path_domain(kreq *r, const char *action)
 		return NULL;
 	}
 	if (!dom)
-		idr_not_found(r, "domain", id);
+		id_not_found(r, "domain", id);
 	return dom;
 }
 
@@ -337,18 +340,18 @@ void id_domain_get(kreq *r)
 
 void id_domain_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "domain");
+	json_t *body = id_body_member(r, "domain");
 	if (!body)
+		return;
+	if (!id_validate(r, "domain", body, domain_update_fields,
+			  ARRAY_SIZE(domain_update_fields), true, 1))
 		return;
 	_cleanup_json_ json_t *dom = path_domain(r, "identity:update_domain");
 	if (!dom)
 		return;
-	if (!idr_validate(r, "domain", body, domain_update_fields,
-			  ARRAY_SIZE(domain_update_fields), true, 1))
-		return;
 	_cleanup_json_ json_t *cur = idstore_project_any(kjson_str(dom, "id"));
 	if (!cur) {
-		idr_not_found(r, "domain", kjson_str(dom, "id"));
+		id_not_found(r, "domain", kjson_str(dom, "id"));
 		return;
 	}
 	id_domain_update_from(r, cur, body, false);

@@ -18,23 +18,23 @@ static const char *const group_known[] = {
 	"id", "name", "domain_id", "description", "links", NULL
 };
 
-static const idr_field group_create_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, true },
-	{ "domain_id", IDR_ID, 0, 0, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
+static const id_field group_create_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, true },
+	{ "domain_id", ID_F_ID, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 };
 
-static const idr_field group_update_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, false },
-	{ "domain_id", IDR_ANY, 0, 0, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
+static const id_field group_update_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, false },
+	{ "domain_id", ID_F_ANY, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 };
 
 static void reply(kreq *r, int status, const char *id)
 {
 	json_t *g = idstore_group_get(id);
 	if (!g) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_json(r, status, json_pack("{s:o}", "group", id_links(r, g, "groups", id)));
@@ -61,12 +61,12 @@ static json_t *path_group(kreq *r, const char *action, json_t **user)
 	}
 	if (!g) {
 		json_decref(u);
-		idr_not_found(r, "group", gid);
+		id_not_found(r, "group", gid);
 		return NULL;
 	}
 	if (uid && !u) {
 		json_decref(g);
-		idr_not_found(r, "user", uid);
+		id_not_found(r, "user", uid);
 		return NULL;
 	}
 	if (user)
@@ -76,24 +76,24 @@ static json_t *path_group(kreq *r, const char *action, json_t **user)
 
 void id_groups_list(kreq *r)
 {
-	const char *scope = idr_scope_domain(r);
+	const char *scope = id_scope_domain(r);
 	_cleanup_json_ json_t *target = scope
 		? json_pack("{s:s,s:{s:{s:s}}}", "domain_id", scope, "target", "group",
 			    "domain_id", scope) : NULL;
 	if (!id_enforce(r, "identity:list_groups", target))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_GROUP_COLS " FROM id_group");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_GROUP_COLS " FROM id_group");
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name = ?", kreq_query(r, "name"));
+		id_sql_and(&q, "name = ?", kreq_query(r, "name"));
 	if (kreq_query(r, "domain_id"))
-		idq_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
+		id_sql_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
 	if (scope)
-		idq_and(&q, "domain_id = ?", scope);
-	idq_append(&q, "ORDER BY name, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "domain_id = ?", scope);
+	id_sql_append(&q, "ORDER BY name, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -106,21 +106,21 @@ void id_groups_list(kreq *r)
 
 void id_groups_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "group");
+	json_t *body = id_body_member(r, "group");
 	if (!body)
+		return;
+	if (!id_validate(r, "group", body, group_create_fields, ARRAY_SIZE(group_create_fields),
+			  true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "group", body);
 	if (!id_enforce(r, "identity:create_group", target))
 		return;
-	if (!idr_validate(r, "group", body, group_create_fields, ARRAY_SIZE(group_create_fields),
-			  true, 0))
-		return;
 	const char *domain_id = kjson_str(body, "domain_id");
 	if (!domain_id)
-		domain_id = idr_default_domain(r);
+		domain_id = id_default_domain(r);
 	_cleanup_json_ json_t *domain = idstore_domain_get(domain_id);
 	if (!domain) {
-		idr_not_found(r, "domain", domain_id);
+		id_not_found(r, "domain", domain_id);
 		return;
 	}
 	char id[33];
@@ -132,12 +132,12 @@ void id_groups_create(kreq *r)
 			 " VALUES (?, ?, ?, ?, ?)", "sssss", id, name, domain_id,
 			 kjson_str(body, "description"), extra);
 	if (rc == KDB_CONSTRAINT) {
-		idr_conflict(r, "group", "Duplicate entry found with name %s at domain ID %s", name,
+		id_conflict(r, "group", "Duplicate entry found with name %s at domain ID %s", name,
 			     domain_id);
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created group %s in domain %s", id, domain_id);
@@ -155,29 +155,30 @@ void id_group_get(kreq *r)
 
 void id_group_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "group");
+	json_t *body = id_body_member(r, "group");
 	if (!body)
+		return;
+	if (!id_validate(r, "group", body, group_update_fields, ARRAY_SIZE(group_update_fields),
+			  true, 1))
 		return;
 	_cleanup_json_ json_t *g = path_group(r, "identity:update_group", NULL);
 	if (!g)
 		return;
-	if (!idr_validate(r, "group", body, group_update_fields, ARRAY_SIZE(group_update_fields),
-			  true, 1))
-		return;
 	const char *id = kjson_str(g, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	json_t *dv = json_object_get(body, "domain_id");
 	if (dv && !json_equal(dv, json_object_get(g, "domain_id"))) {
-		idr_bad_request(r, "Cannot change Domain ID");
+		id_bad_request(r, "Cannot change Domain ID");
 		return;
 	}
 	_cleanup_free_ char *old_extra = NULL;
 	{
-		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db, "SELECT extra FROM id_group WHERE id = ?");
+		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+			"SELECT extra FROM id_group WHERE id = ?");
 		if (st) {
 			kstmt_bind_text(st, 1, id);
 			if (kstmt_step(st) == KDB_ROW && kstmt_text(st, 0))
@@ -193,12 +194,12 @@ void id_group_update(kreq *r)
 			 "UPDATE id_group SET name = ?, description = ?, extra = ? WHERE id = ?",
 			 "ssss", name, desc, extra, id);
 	if (rc == KDB_CONSTRAINT) {
-		idr_conflict(r, "group", "Duplicate entry found with name %s at domain ID %s", name,
+		id_conflict(r, "group", "Duplicate entry found with name %s at domain ID %s", name,
 			     kjson_str(g, "domain_id"));
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	reply(r, 200, id);
@@ -230,11 +231,11 @@ void id_group_delete(kreq *r)
 		    " ('GroupProject', 'GroupDomain', 'GroupSystem')", "s", id) != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_group WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted group %s", id);
@@ -252,23 +253,23 @@ void id_group_users(kreq *r)
 	_cleanup_json_ json_t *g = path_group(r, "identity:list_users_in_group", NULL);
 	if (!g)
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT u.id, u.name, u.domain_id, u.enabled, u.default_project_id,"
-		 " u.description, u.extra, u.options, u.password_expires_at"
-		 " FROM id_user u, id_user_group m");
-	idq_and(&q, "m.user_id = u.id", NULL);
-	idq_and(&q, "m.group_id = ?", kjson_str(g, "id"));
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT u.id, u.name, u.domain_id, u.enabled,"
+		    " u.default_project_id, u.description, u.extra, u.options,"
+		    " u.password_expires_at FROM id_user u, id_user_group m");
+	id_sql_and(&q, "m.user_id = u.id", NULL);
+	id_sql_and(&q, "m.group_id = ?", kjson_str(g, "id"));
 	if (kreq_query(r, "name"))
-		idq_and(&q, "u.name = ?", kreq_query(r, "name"));
+		id_sql_and(&q, "u.name = ?", kreq_query(r, "name"));
 	if (kreq_query(r, "domain_id"))
-		idq_and(&q, "u.domain_id = ?", kreq_query(r, "domain_id"));
+		id_sql_and(&q, "u.domain_id = ?", kreq_query(r, "domain_id"));
 	if (kreq_query(r, "enabled"))
-		idq_and(&q, idr_query_true(kreq_query(r, "enabled")) ? "u.enabled = 1"
+		id_sql_and(&q, id_query_true(kreq_query(r, "enabled")) ? "u.enabled = 1"
 								     : "u.enabled = 0", NULL);
-	idq_append(&q, "ORDER BY u.name, u.id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+	id_sql_append(&q, "ORDER BY u.name, u.id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -289,7 +290,7 @@ void id_group_member_put(kreq *r)
 	int rc = kdb_run(id_db, NULL, "INSERT INTO id_user_group (user_id, group_id) VALUES (?, ?)",
 			 "ss", kjson_str(user, "id"), kjson_str(g, "id"));
 	if (rc != KDB_DONE && rc != KDB_CONSTRAINT) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_status(r, 204);
@@ -320,7 +321,7 @@ void id_group_member_delete(kreq *r)
 	int64_t n = 0;
 	if (kdb_run(id_db, &n, "DELETE FROM id_user_group WHERE user_id = ? AND group_id = ?",
 		    "ss", kjson_str(user, "id"), kjson_str(g, "id")) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (n == 0) {

@@ -32,26 +32,26 @@ static const char *const project_known[] = {
 	"options", "links", NULL
 };
 
-static const idr_field project_create_fields[] = {
-	{ "name", IDR_STRING, 1, 64, true, true },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "domain_id", IDR_ID_NULL, 0, 0, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "is_domain", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "parent_id", IDR_ID_NULL, 0, 0, false, false },
-	{ "tags", IDR_TAGS, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
+static const id_field project_create_fields[] = {
+	{ "name", ID_F_STRING, 1, 64, true, true },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "domain_id", ID_F_ID_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "is_domain", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "parent_id", ID_F_ID_NULL, 0, 0, false, false },
+	{ "tags", ID_F_TAGS, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
 };
 
-static const idr_field project_update_fields[] = {
-	{ "name", IDR_STRING, 1, 64, true, false },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "tags", IDR_TAGS, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
-	{ "domain_id", IDR_ANY, 0, 0, false, false },
-	{ "parent_id", IDR_ANY, 0, 0, false, false },
-	{ "is_domain", IDR_ANY, 0, 0, false, false },
+static const id_field project_update_fields[] = {
+	{ "name", ID_F_STRING, 1, 64, true, false },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "tags", ID_F_TAGS, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "domain_id", ID_F_ANY, 0, 0, false, false },
+	{ "parent_id", ID_F_ANY, 0, 0, false, false },
+	{ "is_domain", ID_F_ANY, 0, 0, false, false },
 };
 
 static char *strip(kpool *pool, const char *s)
@@ -68,7 +68,7 @@ static void reply(kreq *r, int status, const char *id)
 {
 	json_t *p = idstore_project_any(id);
 	if (!p) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_json(r, status, json_pack("{s:o}", "project", id_links(r, p, "projects", id)));
@@ -86,7 +86,7 @@ static json_t *path_project(kreq *r, const char *action)
 		return NULL;
 	}
 	if (!p)
-		idr_not_found(r, "project", id);
+		id_not_found(r, "project", id);
 	return p;
 }
 
@@ -127,29 +127,29 @@ static bool tags_match(kpool *pool, const json_t *tags, const char *spec, bool a
 
 void id_projects_list(kreq *r)
 {
-	const char *scope = idr_scope_domain(r);
+	const char *scope = id_scope_domain(r);
 	_cleanup_json_ json_t *target = scope ? json_pack("{s:s}", "domain_id", scope) : NULL;
 	if (!id_enforce(r, "identity:list_projects", target))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_PROJECT_COLS " FROM id_project");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_PROJECT_COLS " FROM id_project");
 	const char *isdom = kreq_query(r, "is_domain");
-	idq_and(&q, isdom && idr_query_true(isdom) ? "is_domain = 1" : "is_domain = 0", NULL);
+	id_sql_and(&q, isdom && id_query_true(isdom) ? "is_domain = 1" : "is_domain = 0", NULL);
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name = ?", kreq_query(r, "name"));
+		id_sql_and(&q, "name = ?", kreq_query(r, "name"));
 	if (kreq_query(r, "domain_id"))
-		idq_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
+		id_sql_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
 	if (kreq_query(r, "parent_id"))
-		idq_and(&q, "parent_id = ?", kreq_query(r, "parent_id"));
+		id_sql_and(&q, "parent_id = ?", kreq_query(r, "parent_id"));
 	if (kreq_query(r, "enabled"))
-		idq_and(&q, idr_query_true(kreq_query(r, "enabled")) ? "enabled = 1" : "enabled = 0",
-			NULL);
+		id_sql_and(&q, id_query_true(kreq_query(r, "enabled")) ? "enabled = 1"
+								     : "enabled = 0", NULL);
 	if (scope)
-		idq_and(&q, "domain_id = ?", scope);
-	idq_append(&q, "ORDER BY name, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "domain_id = ?", scope);
+	id_sql_append(&q, "ORDER BY name, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	const char *t_all = kreq_query(r, "tags"), *t_any = kreq_query(r, "tags-any");
@@ -173,18 +173,18 @@ void id_projects_list(kreq *r)
 
 void id_projects_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "project");
+	json_t *body = id_body_member(r, "project");
 	if (!body)
+		return;
+	if (!id_validate(r, "project", body, project_create_fields,
+			  ARRAY_SIZE(project_create_fields), true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "project", body);
 	if (!id_enforce(r, "identity:create_project", target))
 		return;
-	if (!idr_validate(r, "project", body, project_create_fields,
-			  ARRAY_SIZE(project_create_fields), true, 0))
-		return;
-	if (idr_bool_value(json_object_get(body, "is_domain"), false)) {
+	if (id_bool_value(json_object_get(body, "is_domain"), false)) {
 		if (kjson_str(body, "parent_id")) {
-			idr_bad_request(r, "only root projects are allowed to act as domains.");
+			id_bad_request(r, "only root projects are allowed to act as domains.");
 			return;
 		}
 		id_domain_create_from(r, body, true);
@@ -197,7 +197,7 @@ void id_projects_create(kreq *r)
 	if (parent_id) {
 		parent = idstore_project_any(parent_id);
 		if (!parent) {
-			idr_bad_request(r, "Could not find project: %s.", parent_id);
+			id_bad_request(r, "Could not find project: %s.", parent_id);
 			return;
 		}
 		bool pdom = json_is_true(json_object_get(parent, "is_domain"));
@@ -205,17 +205,17 @@ void id_projects_create(kreq *r)
 		if (!domain_id)
 			domain_id = parent_domain;
 		if (strcmp(domain_id, parent_domain) != 0) {
-			idr_bad_request(r, "Cannot create project, since it specifies its domain_id "
-					"%s, but specifies a parent in a different domain (%s).",
-					domain_id, parent_domain);
+			id_bad_request(r, "Cannot create project, since it specifies its "
+					"domain_id %s, but specifies a parent in a different "
+					"domain (%s).", domain_id, parent_domain);
 			return;
 		}
 	}
 	if (!domain_id)
-		domain_id = idr_default_domain(r);
+		domain_id = id_default_domain(r);
 	_cleanup_json_ json_t *domain = idstore_domain_get(domain_id);
 	if (!domain) {
-		idr_bad_request(r, "Could not find domain: %s.", domain_id);
+		id_bad_request(r, "Could not find domain: %s.", domain_id);
 		return;
 	}
 	if (parent && !json_is_true(json_object_get(parent, "is_domain"))) {
@@ -226,13 +226,15 @@ void id_projects_create(kreq *r)
 		json_t *v;
 		json_array_foreach(up, i, v) {
 			if (!project_enabled(json_string_value(v))) {
-				idr_bad_request(r, "cannot create a project in a branch containing a "
-						"disabled project: %s", json_string_value(v));
+				id_bad_request(r, "cannot create a project in a branch "
+						"containing a disabled project: %s",
+						json_string_value(v));
 				return;
 			}
 		}
 		if (json_array_size(up) + 1 > MAX_TREE_DEPTH) {
-			kresp_error(r, 403, "Max hierarchy depth reached for %s branch.", parent_id);
+			kresp_error(r, 403, "Max hierarchy depth reached for %s branch.",
+				    parent_id);
 			return;
 		}
 	} else {
@@ -244,14 +246,15 @@ void id_projects_create(kreq *r)
 	const char *name = strip(r->pool, kjson_str(body, "name"));
 	const char *desc = json_is_null(json_object_get(body, "description"))
 		? NULL : (kjson_str(body, "description") ? kjson_str(body, "description") : "");
-	bool enabled = idr_bool_value(json_object_get(body, "enabled"), true);
+	bool enabled = id_bool_value(json_object_get(body, "enabled"), true);
 	_cleanup_free_ char *extra = idstore_extra_text(body, project_known);
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
-			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
-			 " description, extra, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
+			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain,"
+			 " enabled, description, extra, created_at)"
+			 " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
 			 "ssssbssi", id, name, domain_id, parent_id, enabled, desc, extra,
 			 kutil_now_us());
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
@@ -259,15 +262,15 @@ void id_projects_create(kreq *r)
 	if (rc != KDB_DONE) {
 		kdb_rollback(id_db);
 		if (rc == KDB_CONSTRAINT)
-			idr_conflict(r, "project", "it is not permitted to have two projects with "
-				     "either the same name or same id in the same domain: name is %s, "
-				     "project id %s", name, id);
+			id_conflict(r, "project", "it is not permitted to have two projects "
+				     "with either the same name or same id in the same domain: "
+				     "name is %s, project id %s", name, id);
 		else
-			idr_internal(r);
+			id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created project %s in domain %s", id, domain_id);
@@ -316,7 +319,8 @@ static json_t *subtree_ids(const char *id, int depth)
 	size_t i;
 	json_t *k;
 	json_array_foreach(kids, i, k) {
-		json_t *sub = depth < 64 ? subtree_ids(json_string_value(k), depth + 1) : json_object();
+		json_t *sub = depth < 64 ? subtree_ids(json_string_value(k), depth + 1)
+					 : json_object();
 		json_object_set_new(out, json_string_value(k),
 				    json_object_size(sub) ? sub : (json_decref(sub), json_null()));
 	}
@@ -329,17 +333,17 @@ void id_project_get(kreq *r)
 	if (!p)
 		return;
 	const char *id = kjson_str(p, "id");
-	bool pl = idr_query_flag(r, "parents_as_list"), pi = idr_query_flag(r, "parents_as_ids");
-	bool sl = idr_query_flag(r, "subtree_as_list"), si = idr_query_flag(r, "subtree_as_ids");
+	bool pl = id_query_flag(r, "parents_as_list"), pi = id_query_flag(r, "parents_as_ids");
+	bool sl = id_query_flag(r, "subtree_as_list"), si = id_query_flag(r, "subtree_as_ids");
 	if (pl && pi) {
 		json_decref(p);
-		idr_bad_request(r, "Cannot use parents_as_list and parents_as_ids query params at "
+		id_bad_request(r, "Cannot use parents_as_list and parents_as_ids query params at "
 				"the same time.");
 		return;
 	}
 	if (sl && si) {
 		json_decref(p);
-		idr_bad_request(r, "Cannot use subtree_as_list and subtree_as_ids query params at "
+		id_bad_request(r, "Cannot use subtree_as_list and subtree_as_ids query params at "
 				"the same time.");
 		return;
 	}
@@ -353,7 +357,8 @@ void id_project_get(kreq *r)
 			json_t *nested = json_null();
 			for (size_t i = json_array_size(up); i-- > 0;) {
 				json_t *o = json_object();
-				json_object_set_new(o, json_string_value(json_array_get(up, i)), nested);
+				const char *pid = json_string_value(json_array_get(up, i));
+				json_object_set_new(o, pid, nested);
 				nested = o;
 			}
 			json_object_set_new(p, "parents", nested);
@@ -388,27 +393,27 @@ static bool immutable_changed(kreq *r, const json_t *cur, const json_t *body, co
 	if (!v || json_equal(v, json_object_get(cur, key)))
 		return false;
 	if (strcmp(key, "is_domain") == 0 && json_is_string(v) &&
-	    idr_bool_value(v, false) == json_is_true(json_object_get(cur, key)))
+	    id_bool_value(v, false) == json_is_true(json_object_get(cur, key)))
 		return false;
-	idr_bad_request(r, "Update of `%s` is not allowed.", key);
+	id_bad_request(r, "Update of `%s` is not allowed.", key);
 	return true;
 }
 
 void id_project_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "project");
+	json_t *body = id_body_member(r, "project");
 	if (!body)
+		return;
+	if (!id_validate(r, "project", body, project_update_fields,
+			  ARRAY_SIZE(project_update_fields), true, 1))
 		return;
 	_cleanup_json_ json_t *p = path_project(r, "identity:update_project");
 	if (!p)
 		return;
-	if (!idr_validate(r, "project", body, project_update_fields,
-			  ARRAY_SIZE(project_update_fields), true, 1))
-		return;
 	const char *id = kjson_str(p, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	if (immutable_changed(r, p, body, "domain_id") || immutable_changed(r, p, body, "parent_id")
@@ -421,15 +426,15 @@ void id_project_update(kreq *r)
 
 	bool was_enabled = json_is_true(json_object_get(p, "enabled"));
 	json_t *ev = json_object_get(body, "enabled");
-	bool enabled = ev && !json_is_null(ev) ? idr_bool_value(ev, true) : was_enabled;
+	bool enabled = ev && !json_is_null(ev) ? id_bool_value(ev, true) : was_enabled;
 	if (enabled && !was_enabled) {
 		_cleanup_json_ json_t *up = idstore_project_parents(id);
 		size_t i;
 		json_t *v;
 		json_array_foreach(up, i, v) {
 			if (!project_enabled(json_string_value(v))) {
-				kresp_error(r, 403, "Cannot enable project %s since it has disabled "
-					    "parents", id);
+				kresp_error(r, 403, "Cannot enable project %s since it has "
+					    "disabled parents", id);
 				return;
 			}
 		}
@@ -465,15 +470,15 @@ void id_project_update(kreq *r)
 	if (rc != KDB_DONE) {
 		kdb_rollback(id_db);
 		if (rc == KDB_CONSTRAINT)
-			idr_conflict(r, "project", "it is not permitted to have two projects with "
-				     "either the same name or same id in the same domain: name is %s, "
-				     "project id %s", name, id);
+			id_conflict(r, "project", "it is not permitted to have two projects "
+				     "with either the same name or same id in the same domain: "
+				     "name is %s, project id %s", name, id);
 		else
-			idr_internal(r);
+			id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (was_enabled && !enabled)
@@ -491,7 +496,7 @@ void id_project_delete(kreq *r)
 		return;
 	}
 	const char *id = kjson_str(p, "id");
-	bool cascade = idr_query_flag(r, "cascade");
+	bool cascade = id_query_flag(r, "cascade");
 	_cleanup_json_ json_t *victims = idstore_project_subtree(id);
 	if (json_array_size(victims) && !cascade) {
 		kresp_error(r, 403, "Cannot delete the project %s since it is not a leaf in the "
@@ -519,12 +524,12 @@ void id_project_delete(kreq *r)
 		    kdb_run(id_db, NULL, "DELETE FROM id_project WHERE id = ? AND is_domain = 0",
 			    "s", pid) != KDB_DONE) {
 			kdb_rollback(id_db);
-			idr_internal(r);
+			id_internal(r);
 			return;
 		}
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted project %s", id);
@@ -555,21 +560,21 @@ void id_project_tags_put(kreq *r)
 	json_t *body = kreq_json(r);
 	if (!body)
 		return;
+	static const id_field fields[] = { { "tags", ID_F_TAGS, 0, 0, false, true } };
+	if (!id_validate(r, "tags", body, fields, ARRAY_SIZE(fields), false, 0))
+		return;
 	_cleanup_json_ json_t *p = path_project(r, "identity:update_project_tags");
 	if (!p)
-		return;
-	static const idr_field fields[] = { { "tags", IDR_TAGS, 0, 0, false, true } };
-	if (!idr_validate(r, "tags", body, fields, ARRAY_SIZE(fields), false, 0))
 		return;
 	const char *id = kjson_str(p, "id");
 	kdb_begin(id_db);
 	if (id_tags_write(id, json_object_get(body, "tags")) != 0) {
 		kdb_rollback(id_db);
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	reply_tags(r, id);
@@ -582,7 +587,7 @@ void id_project_tags_delete(kreq *r)
 		return;
 	if (kdb_run(id_db, NULL, "DELETE FROM id_project_tag WHERE project_id = ?", "s",
 		    kjson_str(p, "id")) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_status(r, 204);
@@ -596,7 +601,7 @@ void id_project_tag_check(kreq *r)
 	const char *tag = kreq_param(r, "value");
 	_cleanup_json_ json_t *tags = idstore_project_tags(kjson_str(p, "id"));
 	if (!has_tag(tags, tag)) {
-		idr_not_found(r, "project tag", tag);
+		id_not_found(r, "project tag", tag);
 		return;
 	}
 	kresp_status(r, 204);
@@ -610,21 +615,21 @@ void id_project_tag_put(kreq *r)
 	const char *id = kjson_str(p, "id");
 	const char *tag = kreq_param(r, "value");
 	_cleanup_json_ json_t *one = json_pack("{s:[s]}", "tags", tag);
-	static const idr_field fields[] = { { "tags", IDR_TAGS, 0, 0, false, true } };
-	if (!idr_validate(r, "tags", one, fields, ARRAY_SIZE(fields), false, 0))
+	static const id_field fields[] = { { "tags", ID_F_TAGS, 0, 0, false, true } };
+	if (!id_validate(r, "tags", one, fields, ARRAY_SIZE(fields), false, 0))
 		return;
 	_cleanup_json_ json_t *tags = idstore_project_tags(id);
 	if (!has_tag(tags, tag)) {
 		if (json_array_size(tags) + 1 > MAX_TAGS) {
-			idr_bad_request(r, "Invalid input for field/attribute tags. Value: %s. "
+			id_bad_request(r, "Invalid input for field/attribute tags. Value: %s. "
 					"The number of tags is limited to %d", tag, MAX_TAGS);
 			return;
 		}
 		int rc = kdb_run(id_db, NULL,
-				 "INSERT INTO id_project_tag (project_id, name) VALUES (?, ?)", "ss",
-				 id, tag);
+				 "INSERT INTO id_project_tag (project_id, name) VALUES (?, ?)",
+				 "ss", id, tag);
 		if (rc != KDB_DONE && rc != KDB_CONSTRAINT) {
-			idr_internal(r);
+			id_internal(r);
 			return;
 		}
 	}
@@ -641,11 +646,11 @@ void id_project_tag_delete(kreq *r)
 	int64_t n = 0;
 	if (kdb_run(id_db, &n, "DELETE FROM id_project_tag WHERE project_id = ? AND name = ?",
 		    "ss", kjson_str(p, "id"), tag) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (n == 0) {
-		idr_not_found(r, "project tag", tag);
+		id_not_found(r, "project tag", tag);
 		return;
 	}
 	kresp_status(r, 204);

@@ -113,71 +113,71 @@ char *idstore_extra_update(const char *old_extra, const json_t *upd, const char 
 
 /* The body's top-level member object ({"user": {...}} -> the inner object);
  * answers 400 and returns NULL when missing or not an object. */
-json_t *idr_body_member(kreq *r, const char *key);
+json_t *id_body_member(kreq *r, const char *key);
 
-enum idr_ftype {
-	IDR_STRING,        /* string, min/max length, nonblank = pattern [\S]+ */
-	IDR_STRING_NULL,   /* string or null */
-	IDR_BOOL,          /* JSON boolean only */
-	IDR_BOOL_LAX,      /* Keystone's parameter_types.boolean: true/"true"/"yes"/... */
-	IDR_OBJECT,        /* JSON object */
-	IDR_TAGS,          /* array of unique tag strings (1..255, no ',' or '/'), max 80 */
-	IDR_ID,            /* [a-zA-Z0-9-]{1,64} */
-	IDR_ID_NULL,       /* IDR_ID or null */
-	IDR_INTERFACE,     /* "public" | "internal" | "admin" */
-	IDR_URL,           /* ^[a-zA-Z0-9+.-]+:.+ , max 225 */
-	IDR_ANY,           /* anything (accepted, not checked) */
+enum id_ftype {
+	ID_F_STRING,        /* string, min/max length, nonblank = pattern [\S]+ */
+	ID_F_STRING_NULL,   /* string or null */
+	ID_F_BOOL,          /* JSON boolean only */
+	ID_F_BOOL_LAX,      /* Keystone's parameter_types.boolean: true/"true"/"yes"/... */
+	ID_F_OBJECT,        /* JSON object */
+	ID_F_TAGS,          /* array of unique tag strings (1..255, no ',' or '/'), max 80 */
+	ID_F_ID,            /* [a-zA-Z0-9-]{1,64} */
+	ID_F_ID_NULL,       /* ID_F_ID or null */
+	ID_F_INTERFACE,     /* "public" | "internal" | "admin" */
+	ID_F_URL,           /* ^[a-zA-Z0-9+.-]+:.+ , max 225 */
+	ID_F_ANY,           /* anything (accepted, not checked) */
 };
-typedef struct idr_field {
+typedef struct id_field {
 	const char *name;
-	enum idr_ftype type;
+	enum id_ftype type;
 	int minlen, maxlen;     /* strings; 0 = no limit */
 	bool nonblank;
 	bool required;
-} idr_field;
+} id_field;
 /* Validate obj (the member named `member`) against fields.  Unknown
  * members are refused unless allow_extra.  min_props: 1 for updates.
  * Answers 400 "Invalid input for field/attribute ..." and returns false. */
-bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_field *fields,
+bool id_validate(kreq *r, const char *member, const json_t *obj, const id_field *fields,
                   size_t nfields, bool allow_extra, int min_props);
-/* Truth of a validated IDR_BOOL_LAX / IDR_BOOL value; def for null/absent. */
-bool idr_bool_value(const json_t *v, bool def);
+/* Truth of a validated ID_F_BOOL_LAX / ID_F_BOOL value; def for null/absent. */
+bool id_bool_value(const json_t *v, bool def);
 /* Truth of a query string value: "0", "false", "no", "off", "n", "f" are
  * false; anything else (including "") is true. */
-bool idr_query_true(const char *v);
+bool id_query_true(const char *v);
 /* A query flag like ?effective or ?include_names=true: present and true. */
-bool idr_query_flag(kreq *r, const char *name);
+bool id_query_flag(kreq *r, const char *name);
 
 /* 404 "Could not find <what>: <id>." */
-void idr_not_found(kreq *r, const char *what, const char *id);
+void id_not_found(kreq *r, const char *what, const char *id);
 /* 409 "Conflict occurred attempting to store <type> - <details>." */
-void idr_conflict(kreq *r, const char *type, const char *fmt, ...) _printf_(3, 4);
+void id_conflict(kreq *r, const char *type, const char *fmt, ...) _printf_(3, 4);
 /* 400 with a free-form message. */
-void idr_bad_request(kreq *r, const char *fmt, ...) _printf_(2, 3);
+void id_bad_request(kreq *r, const char *fmt, ...) _printf_(2, 3);
 /* 500 "An unexpected error prevented the server from fulfilling your request." */
-void idr_internal(kreq *r);
+void id_internal(kreq *r);
 /* Domain for a new user/group/project without domain_id: the token's domain
  * (domain-scoped token), else "default". */
-const char *idr_default_domain(kreq *r);
+const char *id_default_domain(kreq *r);
 /* The domain a domain-scoped token limits listings to, or NULL. */
-const char *idr_scope_domain(kreq *r);
+const char *id_scope_domain(kreq *r);
 /* 204 or 200 answers for HEAD/GET. */
-bool idr_is_head(kreq *r);
+bool id_is_head(kreq *r);
 
 /* Dynamic WHERE clauses with bound values. */
-typedef struct idq {
+typedef struct id_sql {
 	kpool *pool;
 	char *sql;
 	const char *vals[16];
 	int n;
 	bool where;
-} idq;
-void idq_init(idq *q, kpool *pool, const char *select_from);
+} id_sql;
+void id_sql_init(id_sql *q, kpool *pool, const char *select_from);
 /* Append " WHERE cond" or " AND cond"; cond holds at most one '?' bound to
  * val (NULL val: cond has no placeholder). */
-void idq_and(idq *q, const char *cond, const char *val);
-void idq_append(idq *q, const char *text);
-kstmt *idq_prepare(idq *q);
+void id_sql_and(id_sql *q, const char *cond, const char *val);
+void id_sql_append(id_sql *q, const char *text);
+kstmt *id_sql_prepare(id_sql *q);
 
 /* ---- shared between domains.c and projects.c ---- */
 /* Replace the tags of a project/domain (inside the caller's transaction). */

@@ -25,18 +25,18 @@ static const char *const role_known[] = {
 	"id", "name", "domain_id", "description", "options", "links", NULL
 };
 
-static const idr_field role_create_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, true },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "domain_id", IDR_ID_NULL, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
+static const id_field role_create_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, true },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "domain_id", ID_F_ID_NULL, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
 };
 
-static const idr_field role_update_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, false },
-	{ "description", IDR_STRING_NULL, 0, 255, false, false },
-	{ "domain_id", IDR_ANY, 0, 0, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
+static const id_field role_update_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, false },
+	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "domain_id", ID_F_ANY, 0, 0, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
 };
 
 static const char *const prohibited_implied[] = { "admin", NULL };
@@ -53,7 +53,7 @@ static void reply(kreq *r, int status, const char *id)
 {
 	json_t *o = idstore_role_get(id);
 	if (!o) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_json(r, status, json_pack("{s:o}", "role", id_links(r, o, "roles", id)));
@@ -77,7 +77,7 @@ static json_t *path_role(kreq *r, const char *action, const char *domain_action)
 		return NULL;
 	}
 	if (!o)
-		idr_not_found(r, "role", id);
+		id_not_found(r, "role", id);
 	return o;
 }
 
@@ -102,10 +102,10 @@ static char *options_text(const char *old_text, const json_t *upd)
 static void conflict(kreq *r, const char *name, const char *domain_id)
 {
 	if (domain_id)
-		idr_conflict(r, "role", "Duplicate entry found with name %s at domain ID %s", name,
+		id_conflict(r, "role", "Duplicate entry found with name %s at domain ID %s", name,
 			     domain_id);
 	else
-		idr_conflict(r, "role", "Duplicate entry found with name %s", name);
+		id_conflict(r, "role", "Duplicate entry found with name %s", name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -116,15 +116,15 @@ void id_roles_list(kreq *r)
 	_cleanup_json_ json_t *target = json_pack("{s:s?}", "domain_id", dom);
 	if (!id_enforce(r, dom ? "identity:list_domain_roles" : "identity:list_roles", target))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_ROLE_COLS " FROM id_role");
-	idq_and(&q, "domain_id = ?", dom ? dom : ID_NULL_DOMAIN);
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_ROLE_COLS " FROM id_role");
+	id_sql_and(&q, "domain_id = ?", dom ? dom : ID_NULL_DOMAIN);
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name_key = ?", name_key(r->pool, kreq_query(r, "name")));
-	idq_append(&q, "ORDER BY name, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "name_key = ?", name_key(r->pool, kreq_query(r, "name")));
+	id_sql_append(&q, "ORDER BY name, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -137,21 +137,21 @@ void id_roles_list(kreq *r)
 
 void id_roles_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "role");
+	json_t *body = id_body_member(r, "role");
 	if (!body)
+		return;
+	if (!id_validate(r, "role", body, role_create_fields, ARRAY_SIZE(role_create_fields),
+			  true, 0))
 		return;
 	const char *domain_id = kjson_str(body, "domain_id");
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "role", body);
 	if (!id_enforce(r, domain_id ? "identity:create_domain_role" : "identity:create_role",
 			target))
 		return;
-	if (!idr_validate(r, "role", body, role_create_fields, ARRAY_SIZE(role_create_fields),
-			  true, 0))
-		return;
 	if (domain_id) {
 		_cleanup_json_ json_t *d = idstore_domain_get(domain_id);
 		if (!d) {
-			idr_not_found(r, "domain", domain_id);
+			id_not_found(r, "domain", domain_id);
 			return;
 		}
 	}
@@ -171,7 +171,7 @@ void id_roles_create(kreq *r)
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created role %s", id);
@@ -189,25 +189,25 @@ void id_role_get(kreq *r)
 
 void id_role_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "role");
+	json_t *body = id_body_member(r, "role");
 	if (!body)
+		return;
+	if (!id_validate(r, "role", body, role_update_fields, ARRAY_SIZE(role_update_fields),
+			  true, 1))
 		return;
 	_cleanup_json_ json_t *o = path_role(r, "identity:update_role",
 					     "identity:update_domain_role");
 	if (!o)
 		return;
-	if (!idr_validate(r, "role", body, role_update_fields, ARRAY_SIZE(role_update_fields),
-			  true, 1))
-		return;
 	const char *id = kjson_str(o, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	json_t *dv = json_object_get(body, "domain_id");
 	if (dv && !json_equal(dv, json_object_get(o, "domain_id"))) {
-		idr_bad_request(r, "Update of `domain_id` is not allowed.");
+		id_bad_request(r, "Update of `domain_id` is not allowed.");
 		return;
 	}
 	_cleanup_free_ char *old_extra = NULL, *old_options = NULL;
@@ -239,7 +239,7 @@ void id_role_update(kreq *r)
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	reply(r, 200, id);
@@ -257,7 +257,8 @@ static void revoke_refs(const json_t *refs)
 			idtoken_revoke_user(uid);
 			continue;
 		}
-		_cleanup_json_ json_t *members = idstore_group_member_ids(kjson_str(ref, "group_id"));
+		const char *gid = kjson_str(ref, "group_id");
+		_cleanup_json_ json_t *members = idstore_group_member_ids(gid);
 		size_t j;
 		json_t *m;
 		json_array_foreach(members, j, m)
@@ -281,11 +282,11 @@ void id_role_delete(kreq *r)
 	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_role WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted role %s", id);
@@ -326,7 +327,7 @@ static bool path_pair(kreq *r, const char *action, json_t **prior, json_t **impl
 		return false;
 	*prior = idstore_role_get(pid);
 	if (!*prior) {
-		idr_not_found(r, "role", pid);
+		id_not_found(r, "role", pid);
 		return false;
 	}
 	if (!iid)
@@ -335,7 +336,7 @@ static bool path_pair(kreq *r, const char *action, json_t **prior, json_t **impl
 	if (!*implied) {
 		json_decref(*prior);
 		*prior = NULL;
-		idr_not_found(r, "role", iid);
+		id_not_found(r, "role", iid);
 		return false;
 	}
 	return true;
@@ -366,7 +367,7 @@ void id_role_implies_put(kreq *r)
 	int rc = kdb_run(id_db, NULL, "INSERT INTO id_implied_role (prior_role_id, implied_role_id)"
 			 " VALUES (?, ?)", "ss", kjson_str(prior, "id"), kjson_str(implied, "id"));
 	if (rc != KDB_DONE && rc != KDB_CONSTRAINT) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_json(r, 201, inference_body(r, prior, implied));
@@ -391,7 +392,7 @@ static void implies_get(kreq *r, const char *action, bool head)
 
 void id_role_implies_get(kreq *r)
 {
-	if (idr_is_head(r))
+	if (id_is_head(r))
 		implies_get(r, "identity:check_implied_role", true);
 	else
 		implies_get(r, "identity:get_implied_role", false);
@@ -412,7 +413,7 @@ void id_role_implies_delete(kreq *r)
 	if (kdb_run(id_db, &n, "DELETE FROM id_implied_role WHERE prior_role_id = ?"
 		    " AND implied_role_id = ?", "ss", kjson_str(prior, "id"),
 		    kjson_str(implied, "id")) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (n == 0) {
@@ -465,7 +466,7 @@ void id_role_inferences(kreq *r)
 	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
 		"SELECT DISTINCT prior_role_id FROM id_implied_role ORDER BY prior_role_id");
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	_cleanup_json_ json_t *priors = json_array();

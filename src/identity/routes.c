@@ -26,12 +26,12 @@
 /* ------------------------------------------------------------------ */
 /* errors */
 
-void idr_not_found(kreq *r, const char *what, const char *id)
+void id_not_found(kreq *r, const char *what, const char *id)
 {
 	kresp_error(r, 404, "Could not find %s: %s.", what, id ? id : "");
 }
 
-void idr_conflict(kreq *r, const char *type, const char *fmt, ...)
+void id_conflict(kreq *r, const char *type, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -40,7 +40,7 @@ void idr_conflict(kreq *r, const char *type, const char *fmt, ...)
 	kresp_error(r, 409, "Conflict occurred attempting to store %s - %s.", type, details);
 }
 
-void idr_bad_request(kreq *r, const char *fmt, ...)
+void id_bad_request(kreq *r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -49,23 +49,23 @@ void idr_bad_request(kreq *r, const char *fmt, ...)
 	kresp_error(r, 400, "%s", msg);
 }
 
-void idr_internal(kreq *r)
+void id_internal(kreq *r)
 {
 	kresp_error(r, 500, "An unexpected error prevented the server from fulfilling your "
 		    "request.");
 }
 
-const char *idr_default_domain(kreq *r)
+const char *id_default_domain(kreq *r)
 {
 	return r->ctx && r->ctx->domain_id ? r->ctx->domain_id : ID_DEFAULT_DOMAIN;
 }
 
-const char *idr_scope_domain(kreq *r)
+const char *id_scope_domain(kreq *r)
 {
 	return r->ctx && !r->ctx->is_admin_token ? r->ctx->domain_id : NULL;
 }
 
-bool idr_is_head(kreq *r)
+bool id_is_head(kreq *r)
 {
 	return r->method && strcmp(r->method, "HEAD") == 0;
 }
@@ -103,14 +103,14 @@ static void field_error(kreq *r, const char *field, const json_t *value, const c
 /* ------------------------------------------------------------------ */
 /* body validation */
 
-json_t *idr_body_member(kreq *r, const char *key)
+json_t *id_body_member(kreq *r, const char *key)
 {
 	json_t *body = kreq_json(r);
 	if (!body)
 		return NULL;
 	json_t *m = json_object_get(body, key);
 	if (!m) {
-		idr_bad_request(r, "'%s' is a required property", key);
+		id_bad_request(r, "'%s' is a required property", key);
 		return NULL;
 	}
 	if (!json_is_object(m)) {
@@ -122,7 +122,7 @@ json_t *idr_body_member(kreq *r, const char *key)
 	json_t *v;
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, key) != 0) {
-			idr_bad_request(r, "Additional properties are not allowed ('%s' was "
+			id_bad_request(r, "Additional properties are not allowed ('%s' was "
 					"unexpected)", k);
 			return NULL;
 		}
@@ -143,7 +143,7 @@ static bool in_list(const char *s, const char *const *list)
 	return false;
 }
 
-bool idr_bool_value(const json_t *v, bool def)
+bool id_bool_value(const json_t *v, bool def)
 {
 	if (!v || json_is_null(v))
 		return def;
@@ -154,7 +154,7 @@ bool idr_bool_value(const json_t *v, bool def)
 	return def;
 }
 
-bool idr_query_true(const char *v)
+bool id_query_true(const char *v)
 {
 	if (!v)
 		return false;
@@ -165,10 +165,10 @@ bool idr_query_true(const char *v)
 	return true;
 }
 
-bool idr_query_flag(kreq *r, const char *name)
+bool id_query_flag(kreq *r, const char *name)
 {
 	const char *v = kreq_query(r, name);
-	return v && idr_query_true(v);
+	return v && id_query_true(v);
 }
 
 static bool match_id(const char *s)
@@ -210,7 +210,7 @@ static size_t utf8_len(const char *s)
 	return n;
 }
 
-static bool check_string(kreq *r, const idr_field *f, const json_t *v)
+static bool check_string(kreq *r, const id_field *f, const json_t *v)
 {
 	if (!json_is_string(v)) {
 		field_error(r, f->name, v, kpool_printf(r->pool, "%s is not of type 'string'",
@@ -235,7 +235,7 @@ static bool check_string(kreq *r, const idr_field *f, const json_t *v)
 	return true;
 }
 
-static bool check_tags(kreq *r, const idr_field *f, const json_t *v)
+static bool check_tags(kreq *r, const id_field *f, const json_t *v)
 {
 	if (!json_is_array(v)) {
 		field_error(r, f->name, v, kpool_printf(r->pool, "%s is not of type 'array'",
@@ -251,14 +251,15 @@ static bool check_tags(kreq *r, const idr_field *f, const json_t *v)
 	json_array_foreach(v, i, t) {
 		const char *s = json_string_value(t);
 		if (!s) {
-			field_error(r, f->name, t, kpool_printf(r->pool, "%s is not of type 'string'",
-								repr(r, t)));
+			field_error(r, f->name, t, kpool_printf(r->pool,
+				    "%s is not of type 'string'", repr(r, t)));
 			return false;
 		}
 		size_t n = utf8_len(s);
 		if (n < 1 || n > 255 || strpbrk(s, ",/")) {
 			field_error(r, f->name, t, kpool_printf(r->pool,
-				    "%s does not match '^[^,/]*$' or has a bad length", repr(r, t)));
+				    "%s does not match '^[^,/]*$' or has a bad length",
+				    repr(r, t)));
 			return false;
 		}
 		for (j = 0; j < i; j++) {
@@ -273,24 +274,24 @@ static bool check_tags(kreq *r, const idr_field *f, const json_t *v)
 	return true;
 }
 
-static bool check_field(kreq *r, const idr_field *f, const json_t *v)
+static bool check_field(kreq *r, const id_field *f, const json_t *v)
 {
 	switch (f->type) {
-	case IDR_ANY:
+	case ID_F_ANY:
 		return true;
-	case IDR_STRING_NULL:
+	case ID_F_STRING_NULL:
 		if (json_is_null(v))
 			return true;
 		/* fall through */
-	case IDR_STRING:
+	case ID_F_STRING:
 		return check_string(r, f, v);
-	case IDR_BOOL:
+	case ID_F_BOOL:
 		if (json_is_boolean(v))
 			return true;
 		field_error(r, f->name, v, kpool_printf(r->pool, "%s is not of type 'boolean'",
 							repr(r, v)));
 		return false;
-	case IDR_BOOL_LAX:
+	case ID_F_BOOL_LAX:
 		if (json_is_boolean(v) || json_is_null(v))
 			return true;
 		if (json_is_string(v) && (in_list(json_string_value(v), lax_true) ||
@@ -301,19 +302,19 @@ static bool check_field(kreq *r, const idr_field *f, const json_t *v)
 			    "'FALSE', 'false', '', '1', '0', 'y', 'Y', 'n', 'N', 'on', 'ON', "
 			    "'off', 'OFF', 'yes', 'no']", repr(r, v)));
 		return false;
-	case IDR_OBJECT:
+	case ID_F_OBJECT:
 		if (json_is_object(v))
 			return true;
 		field_error(r, f->name, v, kpool_printf(r->pool, "%s is not of type 'object'",
 							repr(r, v)));
 		return false;
-	case IDR_TAGS:
+	case ID_F_TAGS:
 		return check_tags(r, f, v);
-	case IDR_ID_NULL:
+	case ID_F_ID_NULL:
 		if (json_is_null(v))
 			return true;
 		/* fall through */
-	case IDR_ID:
+	case ID_F_ID:
 		if (!json_is_string(v)) {
 			field_error(r, f->name, v, kpool_printf(r->pool,
 				    "%s is not of type 'string'", repr(r, v)));
@@ -325,7 +326,7 @@ static bool check_field(kreq *r, const idr_field *f, const json_t *v)
 			return false;
 		}
 		return true;
-	case IDR_INTERFACE:
+	case ID_F_INTERFACE:
 		if (json_is_string(v) && (strcmp(json_string_value(v), "public") == 0 ||
 					  strcmp(json_string_value(v), "internal") == 0 ||
 					  strcmp(json_string_value(v), "admin") == 0))
@@ -333,7 +334,7 @@ static bool check_field(kreq *r, const idr_field *f, const json_t *v)
 		field_error(r, f->name, v, kpool_printf(r->pool,
 			    "%s is not one of ['admin', 'internal', 'public']", repr(r, v)));
 		return false;
-	case IDR_URL:
+	case ID_F_URL:
 		if (!check_string(r, f, v))
 			return false;
 		if (!match_url(json_string_value(v))) {
@@ -346,7 +347,7 @@ static bool check_field(kreq *r, const idr_field *f, const json_t *v)
 	return false;
 }
 
-bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_field *fields,
+bool id_validate(kreq *r, const char *member, const json_t *obj, const id_field *fields,
 		  size_t nfields, bool allow_extra, int min_props)
 {
 	if ((int)json_object_size(obj) < min_props) {
@@ -354,7 +355,7 @@ bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_fiel
 		return false;
 	}
 	for (size_t i = 0; i < nfields; i++) {
-		const idr_field *f = &fields[i];
+		const id_field *f = &fields[i];
 		json_t *v = json_object_get(obj, f->name);
 		if (!v) {
 			if (f->required) {
@@ -377,7 +378,8 @@ bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_fiel
 			known = strcmp(fields[i].name, k) == 0;
 		if (!known) {
 			field_error(r, member, obj, kpool_printf(r->pool,
-				    "Additional properties are not allowed ('%s' was unexpected)", k));
+				    "Additional properties are not allowed ('%s' was unexpected)",
+				    k));
 			return false;
 		}
 	}
@@ -387,14 +389,14 @@ bool idr_validate(kreq *r, const char *member, const json_t *obj, const idr_fiel
 /* ------------------------------------------------------------------ */
 /* query building */
 
-void idq_init(idq *q, kpool *pool, const char *select_from)
+void id_sql_init(id_sql *q, kpool *pool, const char *select_from)
 {
 	memset(q, 0, sizeof(*q));
 	q->pool = pool;
 	q->sql = kpool_strdup(pool, select_from);
 }
 
-void idq_and(idq *q, const char *cond, const char *val)
+void id_sql_and(id_sql *q, const char *cond, const char *val)
 {
 	q->sql = kpool_printf(q->pool, "%s %s %s", q->sql, q->where ? "AND" : "WHERE", cond);
 	q->where = true;
@@ -402,12 +404,12 @@ void idq_and(idq *q, const char *cond, const char *val)
 		q->vals[q->n++] = val;
 }
 
-void idq_append(idq *q, const char *text)
+void id_sql_append(id_sql *q, const char *text)
 {
 	q->sql = kpool_printf(q->pool, "%s %s", q->sql, text);
 }
 
-kstmt *idq_prepare(idq *q)
+kstmt *id_sql_prepare(id_sql *q)
 {
 	kstmt *st = kdb_prepare(id_db, q->sql);
 	if (!st)
@@ -487,7 +489,8 @@ const kroute id_resource_routes[] = {
 	GRANT_ROUTES("/v3/domains/{domain_id}/groups/{group_id}", ""),
 	GRANT_ROUTES("/v3/system/users/{user_id}", ""),
 	GRANT_ROUTES("/v3/system/groups/{group_id}", ""),
-	GRANT_ROUTES("/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}", "/inherited_to_projects"),
+	GRANT_ROUTES("/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}",
+		     "/inherited_to_projects"),
 	GRANT_ROUTES("/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}",
 		     "/inherited_to_projects"),
 	GRANT_ROUTES("/v3/OS-INHERIT/projects/{project_id}/users/{user_id}",

@@ -253,7 +253,8 @@ json_t *idstore_region_from_row(kstmt *st)
 {
 	json_t *g = json_object();
 	json_object_set_new(g, "id", jstr(kstmt_text(st, 0)));
-	json_object_set_new(g, "description", json_string(kstmt_text(st, 1) ? kstmt_text(st, 1) : ""));
+	const char *desc = kstmt_text(st, 1);
+	json_object_set_new(g, "description", json_string(desc ? desc : ""));
 	json_object_set_new(g, "parent_region_id", jstr(kstmt_text(st, 2)));
 	idstore_merge_extra(g, kstmt_text(st, 3));
 	return g;
@@ -419,15 +420,13 @@ json_t *idstore_project_subtree(const char *project_id)
 {
 	json_t *out = json_array();
 	/* Breadth first: out doubles as the queue. */
-	_cleanup_json_ json_t *first = ids_of(
-		"SELECT id FROM id_project WHERE parent_id = ? AND is_domain = 0 ORDER BY id",
-		project_id);
+	static const char *const sql =
+		"SELECT id FROM id_project WHERE parent_id = ? AND is_domain = 0 ORDER BY id";
+	_cleanup_json_ json_t *first = ids_of(sql, project_id);
 	json_array_extend(out, first);
 	for (size_t i = 0; i < json_array_size(out) && i < 100000; i++) {
 		const char *id = json_string_value(json_array_get(out, i));
-		_cleanup_json_ json_t *kids = ids_of(
-			"SELECT id FROM id_project WHERE parent_id = ? AND is_domain = 0 ORDER BY id",
-			id);
+		_cleanup_json_ json_t *kids = ids_of(sql, id);
 		json_array_extend(out, kids);
 	}
 	return out;
@@ -498,8 +497,8 @@ int idstore_grant_del(const char *type, const char *actor_id, const char *target
 {
 	int64_t n = 0;
 	int rc = kdb_run(id_db, &n,
-			 "DELETE FROM id_assignment WHERE type = ? AND actor_id = ? AND target_id = ?"
-			 " AND role_id = ? AND inherited = ?", "ssssb",
+			 "DELETE FROM id_assignment WHERE type = ? AND actor_id = ?"
+			 " AND target_id = ? AND role_id = ? AND inherited = ?", "ssssb",
 			 type, actor_id, target_id, role_id, inherited);
 	return rc == KDB_DONE ? (int)n : -1;
 }
@@ -509,7 +508,7 @@ int idstore_grant_del(const char *type, const char *actor_id, const char *target
 
 typedef struct asg_ctx {
 	const idstore_asg_query *q;
-	json_t *roles;      /* role id -> domain id (string) or null */
+	json_t *roles;      /* role id -> {"name", "domain_id": string or null} */
 	json_t *implies;    /* prior role id -> [implied role ids] */
 	json_t *members;    /* cache: group id -> [user ids] */
 	json_t *subtrees;   /* cache: project id -> [project ids] */
@@ -533,14 +532,16 @@ static int asg_ctx_load(asg_ctx *c)
 	c->subtrees = json_object();
 	c->domprojs = json_object();
 	{
-		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db, "SELECT id, domain_id FROM id_role");
+		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+			"SELECT id, name, domain_id FROM id_role");
 		if (!st)
 			return -1;
 		while (kstmt_step(st) == KDB_ROW) {
-			const char *dom = kstmt_text(st, 1);
+			const char *dom = kstmt_text(st, 2);
 			bool global = !dom || strcmp(dom, ID_NULL_DOMAIN) == 0;
-			json_object_set_new(c->roles, kstmt_text(st, 0),
-					    global ? json_null() : jstr(dom));
+			json_object_set_new(c->roles, kstmt_text(st, 0), json_pack("{s:o,s:o}",
+					    "name", jstr(kstmt_text(st, 1)),
+					    "domain_id", global ? json_null() : jstr(dom)));
 		}
 	}
 	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
@@ -709,9 +710,11 @@ static void expand_row(asg_ctx *c, const asg_row *a, const json_t *pi, json_t *o
 			else
 				projects = json_incref((json_t *)pi);
 		} else if (row_is_domain(a)) {
-			projects = json_incref(cached(c->domprojs, a->target, idstore_domain_projects));
+			projects = json_incref(cached(c->domprojs, a->target,
+						      idstore_domain_projects));
 		} else {
-			projects = json_incref(cached(c->subtrees, a->target, idstore_project_subtree));
+			projects = json_incref(cached(c->subtrees, a->target,
+						      idstore_project_subtree));
 		}
 	}
 
@@ -803,12 +806,13 @@ static bool row_wanted_effective(const idstore_asg_query *q, const asg_row *a, i
 	return true;
 }
 
-json_t *idstore_assignments(const idstore_asg_query *q)
+/* The assignments of q, computed with the role data and caches the caller
+ * loaded (the local copy shares them; the caller frees them). */
+static json_t *compute(const idstore_asg_query *q, const asg_ctx *cp)
 {
-	_cleanup_(asg_ctx_free) asg_ctx c = { .q = q };
+	asg_ctx c = *cp;
+	c.q = q;
 	_cleanup_(asg_rows_free) asg_rows rows = { 0 };
-	if (asg_ctx_load(&c) != 0)
-		return NULL;
 
 	/* Projects of interest: the project and, with include_subtree, its
 	 * subtree. */
@@ -879,14 +883,25 @@ json_t *idstore_assignments(const idstore_asg_query *q)
 		json_t *r2;
 		json_array_foreach(all, j, r2) {
 			const char *role = kjson_str(r2, "role_id");
-			if (!q->keep_domain_roles && json_is_string(json_object_get(c.roles, role)))
-				continue;    /* domain-specific: only a template for others */
+			json_t *info = json_object_get(c.roles, role);
+			/* domain-specific roles only serve to imply others */
+			bool dom_role = json_is_string(json_object_get(info, "domain_id"));
+			if (dom_role && !q->keep_domain_roles)
+				continue;
 			if (q->role_id && strcmp(role, q->role_id) != 0)
 				continue;
 			json_array_append(out, r2);
 		}
 	}
 	return out;
+}
+
+json_t *idstore_assignments(const idstore_asg_query *q)
+{
+	_cleanup_(asg_ctx_free) asg_ctx c = { .q = q };
+	if (asg_ctx_load(&c) != 0)
+		return NULL;
+	return compute(q, &c);
 }
 
 json_t *idstore_effective_roles(const char *user_id, const char *project_id,
@@ -901,23 +916,23 @@ json_t *idstore_effective_roles(const char *user_id, const char *project_id,
 		.system = !project_id && !domain_id && system,
 		.inherited = -1, .effective = true,
 	};
-	_cleanup_json_ json_t *refs = idstore_assignments(&q);
+	_cleanup_(asg_ctx_free) asg_ctx c = { .q = &q };
+	if (asg_ctx_load(&c) != 0)
+		return out;
+	_cleanup_json_ json_t *refs = compute(&q, &c);
 	_cleanup_json_ json_t *seen = json_object();
 	size_t i;
 	json_t *ref;
 	json_array_foreach(refs, i, ref) {
 		const char *rid = kjson_str(ref, "role_id");
-		if (!rid || json_object_get(seen, rid))
+		json_t *info = rid ? json_object_get(c.roles, rid) : NULL;
+		if (!info || json_object_get(seen, rid))
 			continue;
 		json_object_set_new(seen, rid, json_true());
-		_cleanup_json_ json_t *role = idstore_role_get(rid);
-		if (!role)
-			continue;
-		json_t *o = json_object();
-		json_object_set(o, "id", json_object_get(role, "id"));
-		json_object_set(o, "name", json_object_get(role, "name"));
-		if (json_is_string(json_object_get(role, "domain_id")))
-			json_object_set(o, "domain_id", json_object_get(role, "domain_id"));
+		json_t *o = json_pack("{s:s,s:O}", "id", rid, "name",
+				      json_object_get(info, "name"));
+		if (json_is_string(json_object_get(info, "domain_id")))
+			json_object_set(o, "domain_id", json_object_get(info, "domain_id"));
 		json_array_append_new(out, o);
 	}
 	return out;
@@ -968,7 +983,8 @@ json_t *idstore_catalog(void)
 		json_t *s = json_object();
 		json_object_set_new(s, "id", jstr(kstmt_text(st, 0)));
 		json_object_set_new(s, "type", jstr(kstmt_text(st, 1)));
-		json_object_set_new(s, "name", json_string(kstmt_text(st, 2) ? kstmt_text(st, 2) : ""));
+		const char *name = kstmt_text(st, 2);
+		json_object_set_new(s, "name", json_string(name ? name : ""));
 		json_object_set_new(s, "endpoints", json_array());
 		json_array_append_new(cat, s);
 	}

@@ -24,33 +24,33 @@ static const char *const user_known[] = {
 	"options", "federated", "links", "password_expires_at", NULL
 };
 
-static const idr_field user_create_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, true },
-	{ "domain_id", IDR_ID, 0, 0, false, false },
-	{ "default_project_id", IDR_STRING_NULL, 0, 64, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "password", IDR_STRING_NULL, 0, 4096, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
-	{ "federated", IDR_ANY, 0, 0, false, false },
+static const id_field user_create_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, true },
+	{ "domain_id", ID_F_ID, 0, 0, false, false },
+	{ "default_project_id", ID_F_STRING_NULL, 0, 64, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "password", ID_F_STRING_NULL, 0, 4096, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "federated", ID_F_ANY, 0, 0, false, false },
 };
 
-static const idr_field user_update_fields[] = {
-	{ "name", IDR_STRING, 1, 255, true, false },
-	{ "domain_id", IDR_ANY, 0, 0, false, false },
-	{ "default_project_id", IDR_STRING_NULL, 0, 64, false, false },
-	{ "description", IDR_STRING_NULL, 0, 0, false, false },
-	{ "enabled", IDR_BOOL_LAX, 0, 0, false, false },
-	{ "password", IDR_STRING_NULL, 0, 4096, false, false },
-	{ "options", IDR_OBJECT, 0, 0, false, false },
-	{ "federated", IDR_ANY, 0, 0, false, false },
+static const id_field user_update_fields[] = {
+	{ "name", ID_F_STRING, 1, 255, true, false },
+	{ "domain_id", ID_F_ANY, 0, 0, false, false },
+	{ "default_project_id", ID_F_STRING_NULL, 0, 64, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "password", ID_F_STRING_NULL, 0, 4096, false, false },
+	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "federated", ID_F_ANY, 0, 0, false, false },
 };
 
 static void reply(kreq *r, int status, const char *id)
 {
 	json_t *u = idstore_user_get(id);
 	if (!u) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	kresp_json(r, status, json_pack("{s:o}", "user", id_links(r, u, "users", id)));
@@ -68,7 +68,7 @@ static json_t *path_user(kreq *r, const char *action)
 		return NULL;
 	}
 	if (!u)
-		idr_not_found(r, "user", id);
+		id_not_found(r, "user", id);
 	return u;
 }
 
@@ -80,7 +80,7 @@ static bool default_project_ok(kreq *r, const json_t *body)
 		return true;
 	_cleanup_json_ json_t *p = idstore_project_any(pid);
 	if (p && json_is_true(json_object_get(p, "is_domain"))) {
-		idr_bad_request(r, "User's default project ID cannot be a domain ID: %s", pid);
+		id_bad_request(r, "User's default project ID cannot be a domain ID: %s", pid);
 		return false;
 	}
 	return true;
@@ -108,25 +108,25 @@ static char *options_text(const char *old_text, const json_t *upd)
 
 void id_users_list(kreq *r)
 {
-	const char *scope = idr_scope_domain(r);
+	const char *scope = id_scope_domain(r);
 	_cleanup_json_ json_t *target = scope ? json_pack("{s:s}", "domain_id", scope) : NULL;
 	if (!id_enforce(r, "identity:list_users", target))
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT " IDSTORE_USER_COLS " FROM id_user");
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT " IDSTORE_USER_COLS " FROM id_user");
 	if (kreq_query(r, "name"))
-		idq_and(&q, "name = ?", kreq_query(r, "name"));
+		id_sql_and(&q, "name = ?", kreq_query(r, "name"));
 	if (kreq_query(r, "domain_id"))
-		idq_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
+		id_sql_and(&q, "domain_id = ?", kreq_query(r, "domain_id"));
 	if (kreq_query(r, "enabled"))
-		idq_and(&q, idr_query_true(kreq_query(r, "enabled")) ? "enabled = 1" : "enabled = 0",
-			NULL);
+		id_sql_and(&q, id_query_true(kreq_query(r, "enabled")) ? "enabled = 1"
+								     : "enabled = 0", NULL);
 	if (scope)
-		idq_and(&q, "domain_id = ?", scope);
-	idq_append(&q, "ORDER BY name, id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "domain_id = ?", scope);
+	id_sql_append(&q, "ORDER BY name, id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();
@@ -139,21 +139,21 @@ void id_users_list(kreq *r)
 
 void id_users_create(kreq *r)
 {
-	json_t *body = idr_body_member(r, "user");
+	json_t *body = id_body_member(r, "user");
 	if (!body)
+		return;
+	if (!id_validate(r, "user", body, user_create_fields, ARRAY_SIZE(user_create_fields),
+			  true, 0))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "user", body);
 	if (!id_enforce(r, "identity:create_user", target))
 		return;
-	if (!idr_validate(r, "user", body, user_create_fields, ARRAY_SIZE(user_create_fields),
-			  true, 0))
-		return;
 	const char *domain_id = kjson_str(body, "domain_id");
 	if (!domain_id)
-		domain_id = idr_default_domain(r);
+		domain_id = id_default_domain(r);
 	_cleanup_json_ json_t *domain = idstore_domain_get(domain_id);
 	if (!domain) {
-		idr_not_found(r, "domain", domain_id);
+		id_not_found(r, "domain", domain_id);
 		return;
 	}
 	if (!default_project_ok(r, body))
@@ -161,7 +161,7 @@ void id_users_create(kreq *r)
 	_cleanup_free_ char *hash = NULL;
 	const char *pw = kjson_str(body, "password");
 	if (pw && !(hash = idstore_hash_password(pw))) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	char id[33];
@@ -175,16 +175,16 @@ void id_users_create(kreq *r)
 			 " default_project_id, description, extra, options, created_at,"
 			 " password_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
 			 "ssssbssssi", id, name, domain_id, hash,
-			 idr_bool_value(json_object_get(body, "enabled"), true),
+			 id_bool_value(json_object_get(body, "enabled"), true),
 			 kjson_str(body, "default_project_id"), kjson_str(body, "description"),
 			 extra, options, kutil_now_us());
 	if (rc == KDB_CONSTRAINT) {
-		idr_conflict(r, "user", "Duplicate entry found with name %s at domain ID %s", name,
+		id_conflict(r, "user", "Duplicate entry found with name %s at domain ID %s", name,
 			     domain_id);
 		return;
 	}
 	if (rc != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "created user %s in domain %s", id, domain_id);
@@ -202,7 +202,8 @@ void id_user_get(kreq *r)
 
 static int row_texts(const char *id, char **extra, char **options)
 {
-	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db, "SELECT extra, options FROM id_user WHERE id = ?");
+	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+		"SELECT extra, options FROM id_user WHERE id = ?");
 	if (!st)
 		return -1;
 	kstmt_bind_text(st, 1, id);
@@ -215,24 +216,24 @@ static int row_texts(const char *id, char **extra, char **options)
 
 void id_user_update(kreq *r)
 {
-	json_t *body = idr_body_member(r, "user");
+	json_t *body = id_body_member(r, "user");
 	if (!body)
+		return;
+	if (!id_validate(r, "user", body, user_update_fields, ARRAY_SIZE(user_update_fields),
+			  true, 1))
 		return;
 	_cleanup_json_ json_t *u = path_user(r, "identity:update_user");
 	if (!u)
 		return;
-	if (!idr_validate(r, "user", body, user_update_fields, ARRAY_SIZE(user_update_fields),
-			  true, 1))
-		return;
 	const char *id = kjson_str(u, "id");
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
-		idr_bad_request(r, "Cannot change ID");
+		id_bad_request(r, "Cannot change ID");
 		return;
 	}
 	json_t *dv = json_object_get(body, "domain_id");
 	if (dv && !json_equal(dv, json_object_get(u, "domain_id"))) {
-		idr_bad_request(r, "Cannot change Domain ID");
+		id_bad_request(r, "Cannot change Domain ID");
 		return;
 	}
 	if (!default_project_ok(r, body))
@@ -240,14 +241,14 @@ void id_user_update(kreq *r)
 
 	_cleanup_free_ char *old_extra = NULL, *old_options = NULL;
 	if (row_texts(id, &old_extra, &old_options) != 0) {
-		idr_not_found(r, "user", id);
+		id_not_found(r, "user", id);
 		return;
 	}
 	const char *name = json_object_get(body, "name") ? kjson_str(body, "name")
 							 : kjson_str(u, "name");
 	bool was_enabled = json_is_true(json_object_get(u, "enabled"));
 	json_t *ev = json_object_get(body, "enabled");
-	bool enabled = ev && !json_is_null(ev) ? idr_bool_value(ev, true) : was_enabled;
+	bool enabled = ev && !json_is_null(ev) ? id_bool_value(ev, true) : was_enabled;
 	const char *dpid = json_object_get(body, "default_project_id")
 		? kjson_str(body, "default_project_id") : kjson_str(u, "default_project_id");
 	const char *desc = json_object_get(body, "description")
@@ -271,20 +272,21 @@ void id_user_update(kreq *r)
 		if (pw && !hash)
 			rc = KDB_ERROR;
 		else
-			rc = kdb_run(id_db, NULL, "UPDATE id_user SET password_hash = ? WHERE id = ?",
-				     "ss", hash, id);
+			rc = kdb_run(id_db, NULL,
+				     "UPDATE id_user SET password_hash = ? WHERE id = ?", "ss",
+				     hash, id);
 	}
 	if (rc != KDB_DONE) {
 		kdb_rollback(id_db);
 		if (rc == KDB_CONSTRAINT)
-			idr_conflict(r, "user", "Duplicate entry found with name %s at domain ID %s",
-				     name, kjson_str(u, "domain_id"));
+			id_conflict(r, "user", "Duplicate entry found with name %s at domain "
+				     "ID %s", name, kjson_str(u, "domain_id"));
 		else
-			idr_internal(r);
+			id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if ((was_enabled && !enabled) || pw_changed)
@@ -305,11 +307,11 @@ void id_user_delete(kreq *r)
 		    " ('UserProject', 'UserDomain', 'UserSystem')", "s", id) != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_user WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	if (kdb_commit(id_db) != 0) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "deleted user %s", id);
@@ -319,14 +321,14 @@ void id_user_delete(kreq *r)
 
 void id_user_password(kreq *r)
 {
-	json_t *body = idr_body_member(r, "user");
+	json_t *body = id_body_member(r, "user");
 	if (!body)
 		return;
-	static const idr_field fields[] = {
-		{ "original_password", IDR_STRING, 0, 4096, false, true },
-		{ "password", IDR_STRING, 0, 4096, false, true },
+	static const id_field fields[] = {
+		{ "original_password", ID_F_STRING, 0, 4096, false, true },
+		{ "password", ID_F_STRING, 0, 4096, false, true },
 	};
-	if (!idr_validate(r, "user", body, fields, ARRAY_SIZE(fields), false, 0))
+	if (!id_validate(r, "user", body, fields, ARRAY_SIZE(fields), false, 0))
 		return;
 	const char *id = kreq_param(r, "user_id");
 	if (idstore_user_check_password(id, kjson_str(body, "original_password")) != 0) {
@@ -336,7 +338,7 @@ void id_user_password(kreq *r)
 	_cleanup_free_ char *hash = idstore_hash_password(kjson_str(body, "password"));
 	if (!hash || kdb_run(id_db, NULL, "UPDATE id_user SET password_hash = ? WHERE id = ?",
 			     "ss", hash, id) != KDB_DONE) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	klog_info("identity", "user %s changed its password", id);
@@ -360,7 +362,7 @@ void id_user_projects(kreq *r)
 			continue;
 		if (dom && strcmp(dom, kjson_str(p, "domain_id")) != 0)
 			continue;
-		if (en && idr_query_true(en) != json_is_true(json_object_get(p, "enabled")))
+		if (en && id_query_true(en) != json_is_true(json_object_get(p, "enabled")))
 			continue;
 		json_array_append_new(arr, id_links(r, json_incref(p), "projects",
 						    kjson_str(p, "id")));
@@ -373,19 +375,19 @@ void id_user_groups(kreq *r)
 	_cleanup_json_ json_t *u = path_user(r, "identity:list_groups_for_user");
 	if (!u)
 		return;
-	idq q;
-	idq_init(&q, r->pool, "SELECT g.id, g.name, g.domain_id, g.description, g.extra"
+	id_sql q;
+	id_sql_init(&q, r->pool, "SELECT g.id, g.name, g.domain_id, g.description, g.extra"
 		 " FROM id_group g, id_user_group m");
-	idq_and(&q, "m.group_id = g.id", NULL);
-	idq_and(&q, "m.user_id = ?", kjson_str(u, "id"));
+	id_sql_and(&q, "m.group_id = g.id", NULL);
+	id_sql_and(&q, "m.user_id = ?", kjson_str(u, "id"));
 	if (kreq_query(r, "name"))
-		idq_and(&q, "g.name = ?", kreq_query(r, "name"));
-	if (idr_scope_domain(r))
-		idq_and(&q, "g.domain_id = ?", idr_scope_domain(r));
-	idq_append(&q, "ORDER BY g.name, g.id");
-	_cleanup_stmt_ kstmt *st = idq_prepare(&q);
+		id_sql_and(&q, "g.name = ?", kreq_query(r, "name"));
+	if (id_scope_domain(r))
+		id_sql_and(&q, "g.domain_id = ?", id_scope_domain(r));
+	id_sql_append(&q, "ORDER BY g.name, g.id");
+	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
-		idr_internal(r);
+		id_internal(r);
 		return;
 	}
 	json_t *arr = json_array();

@@ -10,8 +10,12 @@ The `kumo` session fixture
 
 Environment:
   KUMO_BIN          path to the binary (default: build/kumo in the repository)
-  KUMO_TEST_DB_URL  database URL, e.g. mysql://kumo:pw@127.0.0.1/kumo_test
-                    (must be an empty database); default: SQLite in the tmp dir
+  KUMO_TEST_DB_URL  database URL, e.g. mysql://kumo:pw@127.0.0.1:3306/kumo_test;
+                    default: SQLite in the tmp dir.  For MySQL/MariaDB the
+                    fixture creates (and drops afterwards) a fresh database
+                    named <db>_<random> when the `mariadb`/`mysql` client is
+                    installed and the user may create databases; otherwise
+                    the URL is used as is (then it must be an empty database)
   KUMO_TEST_KEEP    set to keep the tmp dir (config, logs) after the run
 
 Tests use `admin` (an Api client holding a project-scoped admin token) and
@@ -19,6 +23,7 @@ Tests use `admin` (an Api client holding a project-scoped admin token) and
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,6 +109,7 @@ class Kumo:
         self.admin_password = "adm1n-" + uuid.uuid4().hex[:8]
         self.admin_project = "admin"
         self.region = "RegionOne"
+        self.admin_token = "admintoken-" + uuid.uuid4().hex   # [DEFAULT] admin_token
         self.proc = None
 
     # -- process management --
@@ -113,6 +119,7 @@ class Kumo:
             f"state_dir = {self.dir}\n"
             "bind_host = 127.0.0.1\n"
             "debug = true\n"
+            f"admin_token = {self.admin_token}\n"
             "transport_url = local://\n"
             "\n[identity]\n"
             f"connection = {self.db_url}\n"
@@ -210,13 +217,48 @@ class Kumo:
         return Api(self.url, self.token(user, password, **scope))
 
 
+class ScratchMysql:
+    """A throw-away database next to the one a mysql:// URL names."""
+
+    URL = re.compile(r"^mysql(?:\+\w+)?://([^:@/]*)(?::([^@/]*))?@([^:/]+)(?::(\d+))?/(\w+)")
+
+    def __init__(self, url):
+        self.url = url
+        self.created = None
+        self.client = shutil.which("mariadb") or shutil.which("mysql")
+        self.m = self.URL.match(url)
+
+    def _run(self, sql):
+        user, pw, host, port, _ = self.m.groups()
+        cmd = [self.client, "-h", host, "-u", user]
+        if port:
+            cmd += ["-P", port]
+        env = dict(os.environ, MYSQL_PWD=pw or "")
+        return subprocess.run(cmd + ["-e", sql], env=env, capture_output=True, timeout=60)
+
+    def __enter__(self):
+        if not (self.client and self.m):
+            return self.url
+        name = f"{self.m.group(5)}_{uuid.uuid4().hex[:8]}"
+        if self._run(f"CREATE DATABASE {name} CHARACTER SET utf8mb4").returncode != 0:
+            return self.url
+        self.created = name
+        return self.url[:self.m.start(5)] + name + self.url[self.m.end(5):]
+
+    def __exit__(self, *exc):
+        if self.created and not os.environ.get("KUMO_TEST_KEEP"):
+            self._run(f"DROP DATABASE {self.created}")
+
+
 @pytest.fixture(scope="session")
 def kumo(tmp_path_factory):
     binary = _kumo_bin()
     if not binary.exists():
         pytest.skip(f"kumo binary not found at {binary} (set KUMO_BIN)")
     tmpdir = Path(tempfile.mkdtemp(prefix="kumo-it-"))
-    db_url = os.environ.get("KUMO_TEST_DB_URL") or f"sqlite:///{tmpdir / 'identity.db'}"
+    url = os.environ.get("KUMO_TEST_DB_URL")
+    scratch = ScratchMysql(url) if url and url.startswith("mysql") else None
+    db_url = scratch.__enter__() if scratch else (url or f"sqlite:///{tmpdir / 'identity.db'}")
     k = Kumo(binary, tmpdir, free_port(), db_url)
     k.write_config()
     try:
@@ -227,6 +269,8 @@ def kumo(tmp_path_factory):
         yield k
     finally:
         k.stop()
+        if scratch:
+            scratch.__exit__(None, None, None)
         if not os.environ.get("KUMO_TEST_KEEP"):
             shutil.rmtree(tmpdir, ignore_errors=True)
         else:
