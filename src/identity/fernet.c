@@ -324,6 +324,7 @@ int idfernet_load(const char *key_repo)
 	char *repo = strdup(key_repo);
 	if (!repo)
 		abort();
+	long primary = n > 0 ? keys[0].num : -1;
 
 	pthread_rwlock_wrlock(&ks.lock);
 	fkey *old = ks.keys;
@@ -340,7 +341,7 @@ int idfernet_load(const char *key_repo)
 	free(old_repo);
 	if (n > 0)
 		klog_debug("identity", "loaded %zu Fernet keys from %s (primary %ld)", n, key_repo,
-		           keys[0].num);
+		           primary);
 	return n > 0 ? 0 : -1;
 }
 
