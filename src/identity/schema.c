@@ -122,6 +122,12 @@
 
 static const kdb_migration id_steps[] = {
 	{ 1, SCHEMA_V1(""), SCHEMA_V1(MYSQL_TABLE) },
+	/* As Keystone's db_sync long did: the "default" domain exists from the
+	 * start, so the seed's OS_TOKEN sequence (project create --domain
+	 * default) works before any bootstrap. */
+	{ 2, "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
+	     " description, extra, created_at) VALUES ('default', 'Default',"
+	     " '<<keystone.domain.root>>', NULL, 1, 1, 'The default domain', '{}', 0)", NULL },
 };
 
 int id_db_sync(void)
