@@ -16,6 +16,12 @@
 struct kservice {
 	const char *name;             /* "identity": also the config section */
 	const char *catalog_type;     /* "identity" */
+	const char *catalog_name;     /* the OpenStack name in the catalog: "keystone", "glance" */
+	const char *catalog_description;  /* "OpenStack Identity" */
+	/* Endpoint URL path after host:port, registered in the catalog by
+	 * bootstrap: "/v3/" for identity, "" for image, "/v2.1" for compute,
+	 * "/v1/AUTH_%(project_id)s" for object storage... */
+	const char *endpoint_path;
 	const kroute *routes;
 	size_t nroutes;
 	/* Answer an error in this service's JSON dialect (must call kresp_*). */

@@ -17,10 +17,13 @@
  * Everything happens in one transaction.  Passwords are never logged.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/conf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/service.h"
 #include "core/util.h"
 #include "resource.h"
 
@@ -158,47 +161,44 @@ static int ensure_region(const char *region_id)
 	return 0;
 }
 
-static int ensure_catalog(const id_bootstrap_opts *o, const char *region_id)
+/* One service of the catalog (found by type) with its endpoints; existing
+ * endpoints of the same interface and region get the new URL. */
+static int ensure_endpoints(const char *type, const char *name, const char *description,
+			    const char *region_id, const char *urls[3])
 {
-	if (!o->public_url && !o->internal_url && !o->admin_url)
-		return 0;
 	_cleanup_free_ char *sid = lookup("SELECT id FROM id_service WHERE type = ? ORDER BY id",
-					  "identity", NULL);
+					  type, NULL);
 	if (!sid) {
 		char nid[33];
 		kutil_uuid_hex(nid);
 		if (kdb_run(id_db, NULL, "INSERT INTO id_service (id, type, name, description,"
-			    " enabled, extra) VALUES (?, 'identity', ?, NULL, 1, '{}')", "ss", nid,
-			    o->service_name ? o->service_name : "keystone") != KDB_DONE)
+			    " enabled, extra) VALUES (?, ?, ?, ?, 1, '{}')", "ssss", nid, type,
+			    name, description) != KDB_DONE)
 			return -1;
 		sid = strdup(nid);
-		klog_info("identity", "bootstrap: created identity service %s", nid);
+		klog_info("identity", "bootstrap: created %s service %s", type, nid);
 	}
-	const struct { const char *iface, *url; } eps[] = {
-		{ "public", o->public_url }, { "internal", o->internal_url },
-		{ "admin", o->admin_url },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(eps); i++) {
-		if (!eps[i].url || !*eps[i].url)
+	static const char *const ifaces[3] = { "public", "internal", "admin" };
+	for (size_t i = 0; i < 3; i++) {
+		if (!urls[i] || !*urls[i])
 			continue;
-		_cleanup_free_ char *eid = region_id
-			? NULL : lookup("SELECT id FROM id_endpoint WHERE service_id = ?"
-					" AND interface = ?", sid, eps[i].iface);
-		if (region_id) {
+		_cleanup_free_ char *eid = NULL;
+		{
 			_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
 				"SELECT id FROM id_endpoint WHERE service_id = ? AND interface = ?"
-				" AND region_id = ?");
+				" AND (region_id = ? OR (region_id IS NULL AND ? IS NULL))");
 			if (!st)
 				return -1;
 			kstmt_bind_text(st, 1, sid);
-			kstmt_bind_text(st, 2, eps[i].iface);
+			kstmt_bind_text(st, 2, ifaces[i]);
 			kstmt_bind_text(st, 3, region_id);
+			kstmt_bind_text(st, 4, region_id);
 			if (kstmt_step(st) == KDB_ROW)
 				eid = strdup(kstmt_text(st, 0));
 		}
 		if (eid) {
 			if (kdb_run(id_db, NULL, "UPDATE id_endpoint SET url = ?, enabled = 1"
-				    " WHERE id = ?", "ss", eps[i].url, eid) != KDB_DONE)
+				    " WHERE id = ?", "ss", urls[i], eid) != KDB_DONE)
 				return -1;
 			continue;
 		}
@@ -206,10 +206,53 @@ static int ensure_catalog(const id_bootstrap_opts *o, const char *region_id)
 		kutil_uuid_hex(nid);
 		if (kdb_run(id_db, NULL, "INSERT INTO id_endpoint (id, service_id, interface,"
 			    " region_id, url, enabled, extra) VALUES (?, ?, ?, ?, ?, 1, '{}')",
-			    "sssss", nid, sid, eps[i].iface, region_id, eps[i].url) != KDB_DONE)
+			    "sssss", nid, sid, ifaces[i], region_id, urls[i]) != KDB_DONE)
 			return -1;
-		klog_info("identity", "bootstrap: created %s endpoint %s", eps[i].iface,
-			  eps[i].url);
+		klog_info("identity", "bootstrap: created %s %s endpoint %s", type, ifaces[i],
+			  urls[i]);
+	}
+	return 0;
+}
+
+/* "http://host:5000/v3/" -> "http://host" (malloc'd), NULL when unparsable. */
+static char *url_origin(const char *url)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return NULL;
+	p += 3;
+	size_t n = strcspn(p, ":/");
+	if (n == 0)
+		return NULL;
+	return strndup(url, (size_t)(p - url) + n);
+}
+
+/* The identity endpoints from the options, then, when a public URL says on
+ * which host the cloud answers, every other service Kumo runs on that host
+ * with its configured port, as the seed registers glance, nova... by hand. */
+static int ensure_catalog(const id_bootstrap_opts *o, const char *region_id)
+{
+	if (!o->public_url && !o->internal_url && !o->admin_url)
+		return 0;
+	const char *id_urls[3] = { o->public_url, o->internal_url, o->admin_url };
+	if (ensure_endpoints("identity", o->service_name ? o->service_name : "keystone",
+			     "OpenStack Identity", region_id, id_urls) != 0)
+		return -1;
+	_cleanup_free_ char *origin = o->public_url ? url_origin(o->public_url) : NULL;
+	if (!origin)
+		return 0;
+	for (int i = 0; kservice_all[i]; i++) {
+		const kservice *s = kservice_all[i];
+		if (!strcmp(s->catalog_type, "identity") || !s->endpoint_path)
+			continue;
+		long port = kconf_get_int(kumo_conf, s->name, "port", s->default_port);
+		_cleanup_free_ char *url = NULL;
+		if (asprintf(&url, "%s:%ld%s", origin, port, s->endpoint_path) < 0)
+			return -1;
+		const char *urls[3] = { url, url, url };
+		if (ensure_endpoints(s->catalog_type, s->catalog_name ? s->catalog_name : s->name,
+				     s->catalog_description, region_id, urls) != 0)
+			return -1;
 	}
 	return 0;
 }

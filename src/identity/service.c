@@ -142,6 +142,9 @@ static void identity_fini(void)
 kservice identity_service = {
 	.name = "identity",
 	.catalog_type = "identity",
+	.catalog_name = "keystone",
+	.catalog_description = "OpenStack Identity",
+	.endpoint_path = "/v3/",
 	.routes = id_routes,
 	.error_body = id_error_body,
 	.max_body = 1 << 20,
