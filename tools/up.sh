@@ -139,8 +139,18 @@ has "$projects" demo || openstack_admin project create --domain default \
 	--description "Demo Project" demo -f value -c id >/dev/null
 has "$projects" service || openstack_admin project create --domain default \
 	--description "Service Project" service -f value -c id >/dev/null
-has "$users" demo || openstack_admin user create --domain default \
-	--password "$DEMO_PASSWORD" demo -f value -c id >/dev/null
+if ! has "$users" demo; then
+	openstack_admin user create --domain default --password "$DEMO_PASSWORD" demo \
+		-f value -c id >/dev/null
+else
+	# keep demo's password in step with DEMO_PASSWORD (and demo-openrc.sh)
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data "$("$PY" -c 'import json,sys; print(json.dumps({"auth": {"identity": {
+			"methods": ["password"], "password": {"user": {"name": "demo",
+			"domain": {"id": "default"}, "password": sys.argv[1]}}}}}))' "$DEMO_PASSWORD")" \
+		"$PUBLIC_URL/auth/tokens")
+	[ "$code" = 201 ] || openstack_admin user set --password "$DEMO_PASSWORD" demo
+fi
 has "$roles" member || openstack_admin role create member -f value -c id >/dev/null
 openstack_admin role add --project demo --user demo member
 

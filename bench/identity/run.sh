@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/identity/run.sh - load figures for Kumo's Identity service, over loopback.
 #
-# Starts its own `kumo all` (build/kumo, debugoptimized) on free ports with a
+# Starts its own `kumo identity` (build/kumo, debugoptimized) on free ports with a
 # fresh SQLite state and bcrypt cost 12 (Keystone's default), then measures:
 #   start      exec -> first 200 on GET /v3  (START_REPS starts, median)
 #   rss        idle RSS/PSS after start, and after the load
@@ -34,6 +34,10 @@ OUT="$RES/identity-$STAMP.txt"
 TABLE="$RES/identity-$STAMP.md"
 export REPORT_LUA="$HERE/report.lua"
 command -v wrk >/dev/null || die "wrk missing (tools/install-deps.sh)"
+keystone_busy() { port_busy "$KS_PORT" || pgrep -u keystone -f uwsgi_python3 >/dev/null 2>&1; }
+if [ "${BASELINE:-0}" = 1 ] && keystone_busy; then
+	die "BASELINE=1 but a Keystone is already running (port $KS_PORT or a keystone uwsgi); stop it first"
+fi
 mkdir -p "$RES"
 : > "$OUT"
 log() { echo "$*" | tee -a "$OUT"; }
@@ -171,7 +175,7 @@ trap cleanup EXIT
 "$BIN" --config "$CONF" manage bootstrap --bootstrap-password "$ADMIN_PW" \
 	--bootstrap-region-id RegionOne --bootstrap-public-url "http://127.0.0.1:$PORT/v3/" >> "$KLOG" 2>&1
 for i in $(seq "$START_REPS"); do
-	read -r secs KPID < <(start_timed "$PORT" "$KLOG" "$BIN" --config "$CONF" all)
+	read -r secs KPID < <(start_timed "$PORT" "$KLOG" "$BIN" --config "$CONF" identity)
 	log "START target=kumo rep=$i s=$secs"
 	sleep 1
 	rss_line kumo idle_after_start "$KPID"
@@ -190,6 +194,11 @@ KPID=
 # ---------------------------------------------------------------- keystone
 if [ "${BASELINE:-0}" = 1 ]; then
 	[ -d "$BASELINES" ] || die "BASELINE=1 but no $BASELINES"
+	# 10_keystone_setup.sh recreates /var/lib/keystone/keystone.db: never do
+	# that under a Keystone somebody else is running
+	if keystone_busy; then
+		die "a Keystone is already running (port $KS_PORT or a keystone uwsgi); stop it first"
+	fi
 	BL=/tmp/kumo-baselines
 	rm -rf "$BL" && cp -r "$BASELINES" "$BL" && rm -rf "$BL/results" "$BL/run"
 	dpkg -s keystone >/dev/null 2>&1 || "$BL/00_install.sh"

@@ -126,8 +126,13 @@ static const kdb_migration id_steps[] = {
 	 * start, so the seed's OS_TOKEN sequence (project create --domain
 	 * default) works before any bootstrap. */
 	{ 2, "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
-	     " description, extra, created_at) VALUES ('default', 'Default',"
-	     " '<<keystone.domain.root>>', NULL, 1, 1, 'The default domain', '{}', 0)", NULL },
+	     " description, extra, created_at) SELECT 'default', 'Default',"
+	     " '<<keystone.domain.root>>', NULL, 1, 1, 'The default domain', '{}', 0"
+	     " WHERE NOT EXISTS (SELECT 1 FROM id_project WHERE id = 'default')",
+	  "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain, enabled,"
+	  " description, extra, created_at) SELECT 'default', 'Default',"
+	  " '<<keystone.domain.root>>', NULL, 1, 1, 'The default domain', '{}', 0 FROM DUAL"
+	  " WHERE NOT EXISTS (SELECT 1 FROM id_project WHERE id = 'default')" },
 };
 
 int id_db_sync(void)

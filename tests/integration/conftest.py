@@ -1,10 +1,13 @@
 """Shared pytest fixtures: a real `kumo identity` on free loopback ports.
 
 The `kumo` session fixture
-  * writes a config into a temporary state_dir (password_hash_rounds = 4),
+  * writes a config into a temporary state_dir (password_hash_rounds = 4;
+    identity and image on free loopback ports),
   * runs `kumo manage db-sync`, `manage fernet-setup` and
-    `manage bootstrap` (admin password, RegionOne, identity endpoints),
-  * starts `kumo --config F identity`, waits until it answers,
+    `manage bootstrap` (admin password, RegionOne, identity endpoints; the
+    image endpoint follows from the public URL),
+  * starts `kumo --config F all` (Kumo.command; a bare Kumo runs `identity`),
+    waits until identity (and image) answer,
   * yields a Kumo object (base URL, admin credentials, helpers),
   * stops the process with SIGTERM at the end of the session.
 
@@ -19,7 +22,9 @@ Environment:
   KUMO_TEST_KEEP    set to keep the tmp dir (config, logs) after the run
 
 Tests use `admin` (an Api client holding a project-scoped admin token) and
-`kumo.token(...)` / `kumo.client(...)` to act as other users.
+`kumo.token(...)` / `kumo.client(...)` to act as other users;
+`kumo.glance(token)` is a client for the image API (paths relative to the
+image endpoint's root: "v2/images").
 """
 
 import os
@@ -96,7 +101,18 @@ class Api:
         return self.request("DELETE", path, **kw)
 
 
+class GlanceApi(Api):
+    """Client for the image API; paths are relative to its root ("v2/images")."""
+
+    def url(self, path):
+        if path.startswith("http"):
+            return path
+        return f"{self.base}/{path.lstrip('/')}"
+
+
 class Kumo:
+    command = "identity"      # what `start` runs: "identity" or "all"
+
     def __init__(self, binary, tmpdir, port, db_url):
         self.bin = binary
         self.dir = Path(tmpdir)
@@ -110,6 +126,8 @@ class Kumo:
         self.admin_project = "admin"
         self.region = "RegionOne"
         self.admin_token = "admintoken-" + uuid.uuid4().hex   # [DEFAULT] admin_token
+        self.image_port = free_port()
+        self.image_url = f"http://127.0.0.1:{self.image_port}"
         self.proc = None
 
     # -- process management --
@@ -129,7 +147,18 @@ class Kumo:
             f"key_repository = {self.dir / 'fernet-keys'}\n"
             "password_hash_rounds = 4\n"
             "token_expiration = 3600\n"
+            "\n[image]\n"
+            f"connection = {self.image_db_url()}\n"
+            f"port = {self.image_port}\n"
+            "workers = 8\n"
         )
+
+    def image_db_url(self):
+        """The image database: beside the identity one (SQLite), or the same
+        MySQL/MariaDB database (the tables do not overlap)."""
+        if self.db_url.startswith("sqlite:///"):
+            return f"sqlite:///{self.dir / 'image.db'}"
+        return self.db_url
 
     def manage(self, *args, check=True):
         cmd = [str(self.bin), "--config", str(self.conf), "manage", *args]
@@ -150,19 +179,22 @@ class Kumo:
     def start(self):
         logf = open(self.dir / "kumo.out", "ab")
         self.proc = subprocess.Popen(
-            [str(self.bin), "--config", str(self.conf), "identity"],
+            [str(self.bin), "--config", str(self.conf), self.command],
             stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
+        urls = [self.url + "/v3"] + ([self.image_url + "/versions"]
+                                     if self.command == "all" else [])
         deadline = time.time() + 30
-        while time.time() < deadline:
+        while time.time() < deadline and urls:
             if self.proc.poll() is not None:
                 raise RuntimeError("kumo exited early:\n" + self.output())
             try:
-                requests.get(self.url + "/v3", timeout=1)
-                return
+                requests.get(urls[0], timeout=1)
+                urls.pop(0)
             except requests.RequestException:
                 time.sleep(0.1)
-        raise RuntimeError("kumo did not start listening:\n" + self.output())
+        if urls:
+            raise RuntimeError("kumo did not start listening:\n" + self.output())
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -216,6 +248,12 @@ class Kumo:
             scope.setdefault("project", self.admin_project)
         return Api(self.url, self.token(user, password, **scope))
 
+    def glance(self, token=None):
+        """An image API client with this token (default: a project-scoped admin)."""
+        if token is None:
+            token = self.token(self.admin_user, self.admin_password, project=self.admin_project)
+        return GlanceApi(self.image_url, token)
+
 
 class ScratchMysql:
     """A throw-away database next to the one a mysql:// URL names."""
@@ -260,6 +298,7 @@ def kumo(tmp_path_factory):
     scratch = ScratchMysql(url) if url and url.startswith("mysql") else None
     db_url = scratch.__enter__() if scratch else (url or f"sqlite:///{tmpdir / 'identity.db'}")
     k = Kumo(binary, tmpdir, free_port(), db_url)
+    k.command = "all"
     k.write_config()
     try:
         k.manage("db-sync")

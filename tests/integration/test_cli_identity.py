@@ -63,7 +63,9 @@ class SeedKumo(Kumo):
     def write_config(self):
         super().write_config()
         text = self.conf.read_text()
-        text = text.replace("[DEFAULT]\n", f"[DEFAULT]\nadmin_token = {self.admin_token}\n", 1)
+        if f"admin_token = {self.admin_token}\n" not in text:
+            text = text.replace("[DEFAULT]\n",
+                                f"[DEFAULT]\nadmin_token = {self.admin_token}\n", 1)
         text = text.replace("admin_port = 0\n", f"admin_port = {self.admin_port}\n", 1)
         assert f"admin_port = {self.admin_port}" in text
         self.conf.write_text(text)
