@@ -13,9 +13,11 @@
 #include "core/service.h"
 #include "core/util.h"
 #include "identity/identity.h"
+#include "image/image.h"
 
 const kservice *const kservice_all[] = {
 	&identity_service,
+	&image_service,
 	NULL,
 };
 

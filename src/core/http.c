@@ -15,7 +15,22 @@
  *      body more than 16 MiB beyond the limit gets the connection closed;
  *   3. last call: route, authenticate, run the handler, queue the response.
  *
- * The response body lives in the pool (MHD_RESPMEM_PERSISTENT, no copy).
+ * Streamed routes (KROUTE_STREAM) take another path: the route is matched
+ * on the first call, and the caller authenticated and the handler run right
+ * there, before any body byte (with "Expect: 100-continue" the client has not
+ * even sent one yet).  If the handler answers, the answer is queued at once
+ * and MHD drops the body; if it accepts the body (r->stream), each chunk goes
+ * to stream->data() instead of the buffer, and the last call runs
+ * stream->end(r, true), which answers.  MHD only lets us queue an answer
+ * before the body or after all of it, so when data() refuses a chunk the rest
+ * is read and dropped, as for max_body above.  A client that goes away
+ * mid-body shows in the "request completed" callback with a termination code
+ * other than COMPLETED_OK: stream->end(r, false) runs there, so the handler
+ * can clean up whatever it had written.
+ *
+ * The response body lives in the pool (MHD_RESPMEM_PERSISTENT, no copy), or
+ * in a file (kresp_file: MHD_create_response_from_fd_at_offset64, which MHD
+ * sends with sendfile() and closes when done).
  * When MHD has sent it, the "request completed" callback writes the access
  * log line, frees the pool and decrements the in-flight counter, which is
  * what khttp_stop() waits on after it has stopped accepting connections.
@@ -71,6 +86,9 @@ typedef struct kconn {
 	size_t discarded;            /* bytes dropped beyond max_body */
 	bool too_big;                /* the body exceeds max_body */
 	bool queued;                 /* response handed to MHD */
+	bool routed;                 /* r.route / known filled on the first call */
+	bool known;                  /* no route, but the path exists (405) */
+	bool stream_ended;           /* r.stream->end() has run */
 } kconn;
 
 static const char *svc_name(const kservice *svc)
@@ -547,6 +565,41 @@ static void free_str(void *p)
 	free(p);
 }
 
+/* Pool destructor: the file of a kresp_file() answer that never reached MHD. */
+static void close_resp_fd(void *arg)
+{
+	kreq *r = arg;
+	if (r->resp_has_fd) {
+		close(r->resp_fd);
+		r->resp_has_fd = false;
+	}
+}
+
+void kresp_file(kreq *r, int status, int fd, uint64_t offset, uint64_t len, const char *ctype)
+{
+	if (already_answered(r, status)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (fd < 0 || len > SIZE_MAX || offset > (uint64_t)INT64_MAX - len) {
+		if (fd >= 0)
+			close(fd);
+		klog_error(svc_name(r->svc), "%s: kresp_file: bad file or range", r->request_id);
+		kresp_error(r, 500, "An unexpected error prevented the server from "
+		            "fulfilling your request.");
+		return;
+	}
+	r->status = status;
+	r->resp_ctype = ctype ? kpool_strdup(r->pool, ctype) : NULL;
+	r->resp_body = NULL;
+	r->resp_len = (size_t)len;
+	r->resp_fd = fd;
+	r->resp_fd_offset = offset;
+	r->resp_has_fd = true;
+	kpool_defer(r->pool, close_resp_fd, r);
+}
+
 void kresp_json(kreq *r, int status, json_t *body)
 {
 	if (!body) {
@@ -595,12 +648,41 @@ static void generic_error(kreq *r, int status, const char *message)
 	kresp_json(r, status, e);
 }
 
+/* Replace every byte that is not part of valid UTF-8 with '?', in place:
+ * messages may quote client input (jansson's parse errors do), and a JSON
+ * error body must stay valid UTF-8 or the encoder refuses it. */
+static void utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+		      : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+		for (int i = 1; ok && i < n; i++)
+			ok = (p[i] & 0xc0) == 0x80;
+		if (ok && n == 3) {   /* no overlongs, no surrogates */
+			unsigned cp = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+			ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+		}
+		if (ok && n == 4) {
+			unsigned cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12);
+			ok = cp >= 0x10000 && cp <= 0x10ffff;
+		}
+		if (!ok) {
+			*p++ = '?';
+			continue;
+		}
+		p += n;
+	}
+}
+
 void kresp_error(kreq *r, int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *msg = kpool_vprintf(r->pool, fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	if (r->status != 0) {
 		already_answered(r, status);
 		return;
@@ -637,7 +719,9 @@ static kconn *conn_new(khttp_server *s, struct MHD_Connection *mc, const char *u
 	return c;
 }
 
-static void authenticate_and_call(kreq *r)
+/* Fill r->ctx from X-Auth-Token as the route requires; false when it
+ * answered 401. */
+static bool authenticate(kreq *r)
 {
 	const char *token = kreq_header(r, "X-Auth-Token");
 	bool has_token = token && *token;
@@ -646,42 +730,60 @@ static void authenticate_and_call(kreq *r)
 	if (!(flags & KROUTE_PUBLIC)) {
 		if (!has_token && !(flags & KROUTE_OPTIONAL_AUTH)) {
 			kresp_error(r, 401, "The request you have made requires authentication.");
-			return;
+			return false;
 		}
 		if (has_token) {
 			kctx *ctx = NULL;
 			if (kauth_validate(r->pool, token, &ctx) != 0 || !ctx) {
 				kresp_error(r, 401,
 				            "The request you have made requires authentication.");
-				return;
+				return false;
 			}
 			r->ctx = ctx;
 		}
 	}
+	return true;
+}
+
+static void unanswered(kreq *r, const char *what)
+{
+	klog_error(svc_name(r->svc), "%s %s %s: %s", r->request_id, r->method,
+	           r->route ? r->route->pattern : r->path, what);
+	kresp_error(r, 500, "An unexpected error prevented the server from "
+	            "fulfilling your request.");
+}
+
+static void authenticate_and_call(kreq *r)
+{
+	if (!authenticate(r))
+		return;
 	r->route->fn(r);
-	if (r->status == 0) {
-		klog_error(svc_name(r->svc), "%s %s %s: handler returned without answering",
-		           r->request_id, r->method, r->route->pattern);
-		kresp_error(r, 500, "An unexpected error prevented the server from "
-		            "fulfilling your request.");
-	}
+	if (r->status == 0)
+		unanswered(r, "handler returned without answering");
+}
+
+static void route(kconn *c)
+{
+	kreq *r = &c->r;
+	const kservice *svc = r->svc;
+	r->route = khttp_match(svc->routes, svc->nroutes, r->method, r->path, r->pool,
+	                       r->params, &r->nparams, &c->known);
+	c->routed = true;
 }
 
 static void dispatch(kconn *c)
 {
 	kreq *r = &c->r;
-	const kservice *svc = r->svc;
-	bool known = false;
 
 	if (c->len > 0) {
 		c->buf[c->len] = '\0';
 		r->body = c->buf;
 		r->body_len = c->len;
 	}
-	r->route = khttp_match(svc->routes, svc->nroutes, r->method, r->path, r->pool,
-	                       r->params, &r->nparams, &known);
+	if (!c->routed)
+		route(c);
 	if (!r->route) {
-		if (known) {
+		if (c->known) {
 			kresp_header(r, "Allow", allowed_methods(r));
 			kresp_error(r, 405, "The method %s is not allowed for the requested URL.",
 			            r->method);
@@ -700,8 +802,17 @@ static enum MHD_Result queue(kconn *c)
 		kresp_error(r, 500, "The request could not be answered.");
 	if (r->svc && r->svc->decorate)
 		r->svc->decorate(r);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		r->resp_len, r->resp_body ? r->resp_body : (char *)"", MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp;
+	if (r->resp_has_fd) {
+		resp = MHD_create_response_from_fd_at_offset64(r->resp_len, r->resp_fd,
+		                                               r->resp_fd_offset);
+		if (resp)
+			r->resp_has_fd = false;     /* MHD closes it now */
+	} else {
+		resp = MHD_create_response_from_buffer(r->resp_len,
+		                                       r->resp_body ? r->resp_body : (char *)"",
+		                                       MHD_RESPMEM_PERSISTENT);
+	}
 	if (!resp) {
 		klog_error(svc_name(r->svc), "%s: cannot create a response", r->request_id);
 		return MHD_NO;
@@ -744,6 +855,57 @@ static void body_append(kconn *c, const char *data, size_t n)
 	c->len += n;
 }
 
+/* First call of a KROUTE_STREAM route: authenticate and run the handler
+ * before the body. */
+static enum MHD_Result stream_begin(kconn *c)
+{
+	kreq *r = &c->r;
+	if (!authenticate(r))
+		return queue(c);
+	r->route->fn(r);
+	if (r->status != 0)
+		return queue(c);       /* refused: MHD drops the body */
+	if (!r->stream || !r->stream->data || !r->stream->end) {
+		unanswered(r, "stream handler neither answered nor accepted the body");
+		return queue(c);
+	}
+	return MHD_YES;
+}
+
+static void stream_end(kconn *c, bool complete)
+{
+	if (c->r.stream && !c->stream_ended) {
+		c->stream_ended = true;
+		c->r.stream->end(&c->r, complete);
+	}
+}
+
+/* Later calls of an accepted stream: chunks, then the end. */
+static enum MHD_Result stream_next(kconn *c, const char *data, size_t *upload_size)
+{
+	kreq *r = &c->r;
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (r->status != 0) {
+			/* refused mid-body: MHD only answers after the body */
+			c->discarded += n;
+			if (c->discarded <= KHTTP_DISCARD_MAX)
+				return MHD_YES;
+			klog_warn(svc_name(r->svc), "%s: body refused, %zu bytes dropped, closing",
+			          r->request_id, c->discarded);
+			return MHD_NO;
+		}
+		if (r->stream->data(r, data, n) != 0 && r->status == 0)
+			unanswered(r, "stream data callback aborted without answering");
+		return MHD_YES;
+	}
+	stream_end(c, true);
+	if (r->status == 0)
+		unanswered(r, "stream end callback returned without answering");
+	return queue(c);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size,
@@ -759,6 +921,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		pthread_mutex_lock(&s->mu);
 		s->active++;
 		pthread_mutex_unlock(&s->mu);
+
+		route(c);
+		if (c->r.route && (c->r.route->flags & KROUTE_STREAM))
+			return stream_begin(c);
 
 		const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
 		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -779,6 +945,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 		*upload_size = 0;        /* answered before the body: swallow it */
 		return MHD_YES;
 	}
+	if (c->r.stream)
+		return stream_next(c, upload_data, upload_size);
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 		*upload_size = 0;
@@ -827,6 +995,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	*con_cls = NULL;
 
 	kreq *r = &c->r;
+	stream_end(c, false);        /* a body cut off: the handler cleans up */
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *ip = sockaddr_str(r->pool, ci ? ci->client_addr : NULL, false);

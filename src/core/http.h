@@ -16,6 +16,15 @@
  * Errors are shaped by the service's error_body callback, so each service
  * answers in its own OpenStack dialect.
  *
+ * Large bodies (image uploads) are streamed instead of read into memory: a
+ * KROUTE_STREAM route is matched and authenticated as soon as the headers
+ * have arrived, and its handler runs *before* the body.  It either answers
+ * (an error: the body is then discarded unread) or accepts the body by
+ * setting r->stream; the body then goes chunk by chunk to r->stream->data()
+ * as it arrives, with no max_body limit (the handler enforces its own), and
+ * r->stream->end() says whether all of it came.  Large answers are sent from
+ * a file descriptor with kresp_file() (sendfile, constant memory).
+ *
  * Threads: MHD's internal thread pool with epoll; a handler runs on one of
  * those threads and may block on the database.  khttp_stop() stops accepting,
  * lets in-flight requests finish, then returns.
@@ -35,7 +44,28 @@ typedef void (*khandler)(kreq *r);
 enum kroute_flags {
 	KROUTE_PUBLIC = 1 << 0,   /* no X-Auth-Token required (version docs, POST /v3/auth/tokens) */
 	KROUTE_OPTIONAL_AUTH = 1 << 1, /* authenticate if a token is present, else ctx = NULL */
+	KROUTE_STREAM = 1 << 2,   /* the handler runs before the body and streams it (kstream_ops) */
 };
+
+/*
+ * A streamed body (KROUTE_STREAM routes).  The route handler is the "begin"
+ * step: it runs after routing and authentication, before the first body
+ * byte, and either answers (then the body is discarded, never buffered) or
+ * accepts the body by setting r->stream (and r->stream_state, its own
+ * per-request state, usually pool memory).
+ */
+typedef struct kstream_ops {
+	/* One chunk, as libmicrohttpd delivers it (up to a few tens of KiB).
+	 * Non-zero aborts: the callback must have answered (an error); the rest
+	 * of the body is then read and dropped (the connection is closed if
+	 * that is more than 16 MiB), and the answer goes out at its end. */
+	int (*data)(kreq *r, const char *buf, size_t n);
+	/* Exactly once per accepted body.  complete = true: the whole body has
+	 * arrived; if nothing answered yet, this callback must answer.
+	 * complete = false: the client went away mid-body (or timed out, or the
+	 * server is stopping); no answer can be sent any more: clean up. */
+	void (*end)(kreq *r, bool complete);
+} kstream_ops;
 
 typedef struct kroute {
 	const char *method;        /* "GET", "POST", ...; "HEAD" falls back to the GET route */
@@ -72,6 +102,14 @@ struct kreq {
 	size_t resp_len;
 	const char *resp_ctype;
 	khdr *resp_headers;
+
+	/* KROUTE_STREAM: set by the handler to accept the body (see kstream_ops) */
+	const kstream_ops *stream;
+	void *stream_state;
+	/* kresp_file(): the body is resp_len bytes of resp_fd from resp_fd_offset */
+	bool resp_has_fd;
+	int resp_fd;
+	uint64_t resp_fd_offset;
 };
 
 /* Request accessors (case-insensitive header names). */
@@ -92,6 +130,11 @@ void kresp_json(kreq *r, int status, json_t *body);
 void kresp_status(kreq *r, int status);
 void kresp_raw(kreq *r, int status, const char *ctype, const char *body, size_t len);
 void kresp_header(kreq *r, const char *name, const char *value);  /* copied */
+/* Answer len bytes of the open file fd from offset, sent with sendfile()
+ * without reading them into memory.  Takes ownership of fd: it is closed
+ * once sent (or right away when r was already answered).  The caller sets
+ * Content-Length-related headers only through len (MHD adds Content-Length). */
+void kresp_file(kreq *r, int status, int fd, uint64_t offset, uint64_t len, const char *ctype);
 /* Service-shaped error: calls svc->error_body(r, status, message). */
 void kresp_error(kreq *r, int status, const char *fmt, ...) _printf_(3, 4);
 

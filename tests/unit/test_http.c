@@ -3,9 +3,15 @@
  * libcurl: routing (404/405, captures, HEAD, trailing slash), body limits
  * (413 with Content-Length, without Expect, chunked), JSON parsing errors,
  * authentication through a local validator, error shapes, request ids, and
- * a graceful stop that lets an in-flight request finish.
+ * a graceful stop that lets an in-flight request finish.  Streaming: 50 MiB
+ * uploads through KROUTE_STREAM callbacks in constant memory (with and
+ * without Content-Length), refusal before the body, abort mid-body, a client
+ * that disappears mid-body (end(complete=false)), and kresp_file() downloads
+ * (whole, at an offset, HEAD, descriptors closed).
  */
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -137,6 +143,101 @@ static void h_text(kreq *r)
 	kresp_raw(r, 200, "text/plain; charset=UTF-8", t, strlen(t));
 }
 
+/* ---- streamed uploads ---- */
+
+/* What the last streamed request's end() saw (the server's threads write it). */
+static struct {
+	pthread_mutex_t mu;
+	int ends;                  /* end() calls so far */
+	bool complete;
+	int status_at_end;         /* r->status when end() ran */
+	uint64_t bytes;
+	int data_calls;
+	size_t max_chunk;
+	bool body_null;
+} st = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+typedef struct sstate {
+	uint64_t bytes, sum, abort_after;
+	int calls;
+	size_t max_chunk;
+} sstate;
+
+static int s_data(kreq *r, const char *buf, size_t n)
+{
+	sstate *ss = r->stream_state;
+	for (size_t i = 0; i < n; i++)
+		ss->sum = ss->sum * 31 + (unsigned char)buf[i];
+	ss->bytes += n;
+	ss->calls++;
+	if (n > ss->max_chunk)
+		ss->max_chunk = n;
+	if (ss->abort_after && ss->bytes > ss->abort_after) {
+		kresp_error(r, 413, "Over %llu bytes.", (unsigned long long)ss->abort_after);
+		return -1;
+	}
+	return 0;
+}
+
+static void s_end(kreq *r, bool complete)
+{
+	sstate *ss = r->stream_state;
+	pthread_mutex_lock(&st.mu);
+	st.ends++;
+	st.complete = complete;
+	st.status_at_end = r->status;
+	st.bytes = ss->bytes;
+	st.data_calls = ss->calls;
+	st.max_chunk = ss->max_chunk;
+	st.body_null = r->body == NULL;
+	pthread_mutex_unlock(&st.mu);
+	if (complete && r->status == 0)
+		kresp_json(r, 201, json_pack("{s:I, s:I, s:I, s:s}", "bytes", (json_int_t)ss->bytes,
+		                             "sum", (json_int_t)(ss->sum & 0x7fffffffffffffffULL),
+		                             "pool", (json_int_t)kpool_used(r->pool),
+		                             "user", r->ctx ? r->ctx->user_id : "-"));
+}
+
+static const kstream_ops s_ops = { .data = s_data, .end = s_end };
+
+static void h_stream(kreq *r)
+{
+	if (kreq_header(r, "X-Refuse")) {
+		kresp_error(r, 403, "Refused before the body.");
+		return;
+	}
+	if (kreq_header(r, "X-Silent"))
+		return;                 /* neither answers nor accepts: 500 */
+	sstate *ss = kpool_alloc(r->pool, sizeof(*ss));
+	const char *a = kreq_header(r, "X-Abort-After");
+	ss->abort_after = a ? strtoull(a, NULL, 10) : 0;
+	r->stream_state = ss;
+	r->stream = &s_ops;
+}
+
+/* ---- file answers ---- */
+
+static char file_path[256];
+
+static void h_file(kreq *r)
+{
+	int fd = open(file_path, O_RDONLY | O_CLOEXEC);
+	const char *off = kreq_query(r, "off"), *len = kreq_query(r, "len");
+	if (fd < 0) {
+		kresp_error(r, 500, "no file");
+		return;
+	}
+	kresp_header(r, "X-File", "yes");
+	kresp_file(r, off ? 206 : 200, fd, off ? strtoull(off, NULL, 10) : 0,
+	           strtoull(len ? len : "0", NULL, 10), "application/octet-stream");
+}
+
+static void h_file_twice(kreq *r)
+{
+	kresp_status(r, 204);
+	kresp_file(r, 200, open(file_path, O_RDONLY | O_CLOEXEC), 0, 1, NULL);  /* closed */
+}
+
 static const kroute test_routes[] = {
 	{ "GET", "/", h_root, KROUTE_PUBLIC },
 	{ "GET", "/v3/things/{thing_id}", h_thing, KROUTE_PUBLIC },
@@ -154,6 +255,10 @@ static const kroute test_routes[] = {
 	{ "GET", "/v3/base", h_base, KROUTE_PUBLIC },
 	{ "DELETE", "/v3/items/{id}", h_delete, KROUTE_PUBLIC },
 	{ "GET", "/v3/text", h_text, KROUTE_PUBLIC },
+	{ "PUT", "/v3/stream", h_stream, KROUTE_PUBLIC | KROUTE_STREAM },
+	{ "PUT", "/v3/stream-auth", h_stream, KROUTE_STREAM },
+	{ "GET", "/v3/file", h_file, KROUTE_PUBLIC },
+	{ "GET", "/v3/file-twice", h_file_twice, KROUTE_PUBLIC },
 };
 
 static void test_error_body(kreq *r, int status, const char *message)
@@ -1042,6 +1147,435 @@ KTEST(http_start_errors)
 	khttp_stop(s);
 	CHECK(khttp_start(&test_svc, "127.0.0.1", 70000, 1) == NULL);
 	khttp_stop(NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Streaming. */
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kib = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The byte at position i of the generated bodies and files. */
+static inline char pat(uint64_t i)
+{
+	return (char)((i * 7 + i / 4096) & 0xff);
+}
+
+struct gen {
+	uint64_t pos, total, sum;
+};
+
+static size_t gen_read(char *buf, size_t sz, size_t n, void *ud)
+{
+	struct gen *g = ud;
+	size_t k = sz * n;
+	if (k > g->total - g->pos)
+		k = (size_t)(g->total - g->pos);
+	for (size_t i = 0; i < k; i++) {
+		buf[i] = pat(g->pos + i);
+		g->sum = g->sum * 31 + (unsigned char)buf[i];
+	}
+	g->pos += k;
+	return k;
+}
+
+/* PUT `total` generated bytes to path; chunked or with Content-Length. */
+static void upload(hres *h, int port, const char *path, uint64_t total, bool chunked,
+                   const char *const *headers, uint64_t *sum)
+{
+	char url[256];
+	struct gen g = { .total = total };
+	struct curl_slist *hl = NULL;
+	memset(h, 0, sizeof(*h));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	for (const char *const *p = headers; p && *p; p++)
+		hl = curl_slist_append(hl, *p);
+	if (chunked)
+		hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+	CURL *c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_READFUNCTION, gen_read);
+	curl_easy_setopt(c, CURLOPT_READDATA, &g);
+	if (!chunked)
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)total);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	h->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	if (h->body)
+		h->json = json_loads(h->body, 0, NULL);
+	if (sum)
+		*sum = g.sum & 0x7fffffffffffffffULL;
+}
+
+/* Wait until end() has been called `ends` times in total (5 s at most). */
+static bool wait_ends(int ends)
+{
+	for (int i = 0; i < 500; i++) {
+		pthread_mutex_lock(&st.mu);
+		bool ok = st.ends >= ends;
+		pthread_mutex_unlock(&st.mu);
+		if (ok)
+			return true;
+		usleep(10 * 1000);
+	}
+	return false;
+}
+
+static int ends_now(void)
+{
+	pthread_mutex_lock(&st.mu);
+	int n = st.ends;
+	pthread_mutex_unlock(&st.mu);
+	return n;
+}
+
+KTEST(http_stream_upload_constant_memory)
+{
+	khttp_server *s = start(&test_svc, 2);      /* max_body 1 MiB: not for streams */
+	if (!s)
+		return;
+	int port = khttp_port(s);
+	uint64_t total = 50 * MIB, sum;
+	hres h;
+
+	/* warm up (thread stacks, curl, MHD pools) before measuring */
+	upload(&h, port, "/v3/stream", MIB, false, NULL, NULL);
+	CHECK_INT(h.status, 201);
+	hres_free(&h);
+
+	for (int chunked = 0; chunked <= 1; chunked++) {
+		int e = ends_now();
+		long before = rss_kib();
+		upload(&h, port, "/v3/stream", total, chunked, NULL, &sum);
+		long grown = rss_kib() - before;
+		CHECK_INT(h.rc, CURLE_OK);
+		CHECK_INT(h.status, 201);
+		CHECK_INT(json_integer_value(json_object_get(h.json, "bytes")), (long long)total);
+		CHECK_INT(json_integer_value(json_object_get(h.json, "sum")), (long long)sum);
+		/* the request's pool holds no body: a few KiB of bookkeeping */
+		CHECK(json_integer_value(json_object_get(h.json, "pool")) < 64 * 1024);
+		CHECK(hres_header(&h, "x-openstack-request-id") != NULL);
+		/* a buffered body would have grown the process by 50 MiB */
+		if (grown > 16 * 1024)
+			fprintf(stderr, "RSS grew by %ld KiB during a 50 MiB upload\n", grown);
+		CHECK(grown < 16 * 1024);
+		hres_free(&h);
+		CHECK(wait_ends(e + 1));
+		pthread_mutex_lock(&st.mu);
+		CHECK(st.complete);
+		CHECK_INT(st.status_at_end, 0);
+		CHECK_INT(st.bytes, (long long)total);
+		CHECK(st.body_null);
+		CHECK(st.data_calls > 100);            /* it came in pieces */
+		CHECK(st.max_chunk <= 1024 * 1024);
+		pthread_mutex_unlock(&st.mu);
+	}
+
+	/* an empty body still begins and ends */
+	int e = ends_now();
+	upload(&h, port, "/v3/stream", 0, false, NULL, NULL);
+	CHECK_INT(h.status, 201);
+	CHECK_INT(json_integer_value(json_object_get(h.json, "bytes")), 0);
+	hres_free(&h);
+	CHECK(wait_ends(e + 1));
+
+	/* the ordinary routes keep their limit */
+	http_ex(&h, port, "PUT", "/v3/blob", NULL, 2 * MIB, NULL, SEND_CHUNKED);
+	CHECK_INT(h.status, 413);
+	hres_free(&h);
+	khttp_stop(s);
+}
+
+KTEST(http_stream_refused_before_body)
+{
+	kauth_set_local_validator(test_validator);
+	khttp_server *s = start(&test_svc, 2);
+	if (!s)
+		return;
+	int port = khttp_port(s);
+	hres h;
+	int e = ends_now();
+
+	/* the handler answers before the body: with and without Expect */
+	const char *refuse[] = { "X-Refuse: 1", "Expect: 100-continue", NULL };
+	upload(&h, port, "/v3/stream", 8 * MIB, false, refuse, NULL);
+	CHECK_INT(h.status, 403);
+	CHECK_STR(jstr(&h, "error.dialect"), "test");
+	CHECK_STR(jstr(&h, "error.message"), "Refused before the body.");
+	hres_free(&h);
+	const char *refuse_now[] = { "X-Refuse: 1", "Expect:", NULL };
+	upload(&h, port, "/v3/stream", 8 * MIB, false, refuse_now, NULL);
+	CHECK(h.rc != CURLE_OK || h.status == 403);
+	hres_free(&h);
+	upload(&h, port, "/v3/stream", 8 * MIB, true, refuse, NULL);
+	CHECK_INT(h.status, 403);
+	hres_free(&h);
+
+	/* authentication comes first, also before the body */
+	upload(&h, port, "/v3/stream-auth", 8 * MIB, false, NULL, NULL);
+	CHECK_INT(h.status, 401);
+	hres_free(&h);
+	const char *good[] = { "X-Auth-Token: good-token", NULL };
+	upload(&h, port, "/v3/stream-auth", 1000, false, good, NULL);
+	CHECK_INT(h.status, 201);
+	CHECK_STR(jstr(&h, "user"), "u-123");
+	hres_free(&h);
+	CHECK(wait_ends(e + 1));
+
+	/* neither answered nor accepted: 500 */
+	const char *silent[] = { "X-Silent: 1", NULL };
+	upload(&h, port, "/v3/stream", 1000, false, silent, NULL);
+	CHECK_INT(h.status, 500);
+	hres_free(&h);
+
+	/* no refused request ever reached end() */
+	usleep(100 * 1000);
+	CHECK_INT(ends_now(), e + 1);
+
+	/* unknown method on a stream path: 405 as usual */
+	http(&h, port, "POST", "/v3/stream", "x", NULL);
+	CHECK_INT(h.status, 405);
+	CHECK_STR(hres_header(&h, "Allow"), "PUT");
+	hres_free(&h);
+
+	khttp_stop(s);
+	kauth_set_local_validator(NULL);
+}
+
+KTEST(http_stream_abort_mid_body)
+{
+	khttp_server *s = start(&test_svc, 2);
+	if (!s)
+		return;
+	int port = khttp_port(s);
+	hres h;
+
+	/* data() refuses after 1 MB: the rest is dropped, 413 at the end */
+	for (int chunked = 0; chunked <= 1; chunked++) {
+		int e = ends_now();
+		const char *abort_hdr[] = { "X-Abort-After: 1000000", NULL };
+		upload(&h, port, "/v3/stream", 4 * MIB, chunked, abort_hdr, NULL);
+		CHECK_INT(h.status, 413);
+		CHECK_STR(jstr(&h, "error.message"), "Over 1000000 bytes.");
+		hres_free(&h);
+		CHECK(wait_ends(e + 1));
+		pthread_mutex_lock(&st.mu);
+		CHECK(st.complete);
+		CHECK_INT(st.status_at_end, 413);
+		CHECK(st.bytes < 2 * MIB);             /* data() was not called after */
+		pthread_mutex_unlock(&st.mu);
+	}
+
+	/* far more than that: the connection is closed, end(complete = false) */
+	int e = ends_now();
+	const char *abort_hdr[] = { "X-Abort-After: 1000", NULL };
+	upload(&h, port, "/v3/stream", 64 * MIB, true, abort_hdr, NULL);
+	CHECK(h.rc != CURLE_OK || h.status == 413);
+	hres_free(&h);
+	CHECK(wait_ends(e + 1));
+
+	/* the server is fine */
+	upload(&h, port, "/v3/stream", 1000, false, NULL, NULL);
+	CHECK_INT(h.status, 201);
+	hres_free(&h);
+	khttp_stop(s);
+}
+
+/* Send the headers and part of a body on a raw socket, then hang up. */
+static void send_half(int port, const char *path, size_t announced, size_t sent)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	char head[256];
+	int n = snprintf(head, sizeof(head), "PUT %s HTTP/1.1\r\nHost: x\r\n"
+	                 "Content-Length: %zu\r\n\r\n", path, announced);
+	CHECK(write(fd, head, (size_t)n) == n);
+	char buf[4096];
+	memset(buf, 'z', sizeof(buf));
+	for (size_t done = 0; done < sent;) {
+		size_t k = sent - done < sizeof(buf) ? sent - done : sizeof(buf);
+		ssize_t w = write(fd, buf, k);
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	usleep(200 * 1000);          /* let the server read it all */
+	close(fd);
+}
+
+KTEST(http_stream_client_disconnect)
+{
+	khttp_server *s = start(&test_svc, 2);
+	if (!s)
+		return;
+	int port = khttp_port(s);
+
+	int e = ends_now();
+	send_half(port, "/v3/stream", 10 * MIB, 3 * MIB + 123);
+	CHECK(wait_ends(e + 1));
+	pthread_mutex_lock(&st.mu);
+	CHECK(!st.complete);
+	CHECK_INT(st.status_at_end, 0);
+	CHECK_INT(st.bytes, 3 * MIB + 123);
+	pthread_mutex_unlock(&st.mu);
+
+	/* gone right after the headers */
+	e = ends_now();
+	send_half(port, "/v3/stream", 1000, 0);
+	CHECK(wait_ends(e + 1));
+	pthread_mutex_lock(&st.mu);
+	CHECK(!st.complete);
+	CHECK_INT(st.bytes, 0);
+	pthread_mutex_unlock(&st.mu);
+
+	/* a stop with an upload in flight ends it too (after the grace period) */
+	hres h;
+	upload(&h, port, "/v3/stream", 1000, false, NULL, NULL);
+	CHECK_INT(h.status, 201);
+	hres_free(&h);
+	khttp_stop(s);
+}
+
+static size_t count_cb(char *p, size_t sz, size_t n, void *ud)
+{
+	struct gen *g = ud;
+	for (size_t i = 0; i < sz * n; i++)
+		if (p[i] != pat(g->pos + i))
+			g->sum++;                    /* mismatches */
+	g->pos += sz * n;
+	return sz * n;
+}
+
+/* GET path, checking the body against pat() from `from`; returns mismatches. */
+static uint64_t download(hres *h, int port, const char *path, uint64_t from, uint64_t *got)
+{
+	char url[256];
+	struct gen g = { .pos = from };
+	memset(h, 0, sizeof(*h));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	CURL *c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, count_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	h->rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+	curl_easy_cleanup(c);
+	*got = g.pos - from;
+	return g.sum;
+}
+
+KTEST(http_file_download)
+{
+	snprintf(file_path, sizeof(file_path), "/tmp/kumo-test-http-%d.bin", (int)getpid());
+	uint64_t size = 50 * MIB;
+	int wfd = open(file_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(wfd >= 0);
+	char *buf = malloc(MIB);
+	for (uint64_t off = 0; wfd >= 0 && off < size; off += MIB) {
+		for (size_t i = 0; i < MIB; i++)
+			buf[i] = pat(off + i);
+		CHECK(write(wfd, buf, MIB) == MIB);
+	}
+	free(buf);
+	if (wfd >= 0)
+		close(wfd);
+
+	khttp_server *s = start(&test_svc, 2);
+	if (!s)
+		return;
+	int port = khttp_port(s);
+	hres h;
+	uint64_t got;
+	char path[128], cl[32];
+
+	/* warm up, then the whole file in constant memory */
+	snprintf(path, sizeof(path), "/v3/file?len=%d", MIB);
+	CHECK_INT(download(&h, port, path, 0, &got), 0);
+	hres_free(&h);
+	int fds = count_fds();
+	long before = rss_kib();
+	snprintf(path, sizeof(path), "/v3/file?len=%llu", (unsigned long long)size);
+	CHECK_INT(download(&h, port, path, 0, &got), 0);
+	long grown = rss_kib() - before;
+	CHECK_INT(h.rc, CURLE_OK);
+	CHECK_INT(h.status, 200);
+	CHECK_INT(got, (long long)size);
+	snprintf(cl, sizeof(cl), "%llu", (unsigned long long)size);
+	CHECK_STR(hres_header(&h, "Content-Length"), cl);
+	CHECK_STR(hres_header(&h, "Content-Type"), "application/octet-stream");
+	CHECK_STR(hres_header(&h, "X-File"), "yes");
+	CHECK(hres_header(&h, "x-openstack-request-id") != NULL);
+	CHECK_STR(hres_header(&h, "Vary"), "X-Auth-Token");      /* decorate still runs */
+	CHECK(grown < 16 * 1024);
+	hres_free(&h);
+
+	/* at an offset */
+	snprintf(path, sizeof(path), "/v3/file?off=%d&len=1000", 3 * MIB + 17);
+	CHECK_INT(download(&h, port, path, 3 * MIB + 17, &got), 0);
+	CHECK_INT(h.status, 206);
+	CHECK_INT(got, 1000);
+	CHECK_STR(hres_header(&h, "Content-Length"), "1000");
+	hres_free(&h);
+
+	/* empty */
+	CHECK_INT(download(&h, port, "/v3/file?off=5&len=0", 5, &got), 0);
+	CHECK_INT(h.status, 206);
+	CHECK_INT(got, 0);
+	hres_free(&h);
+
+	/* HEAD: headers only */
+	http(&h, port, "HEAD", "/v3/file?len=12345", NULL, NULL);
+	CHECK_INT(h.status, 200);
+	CHECK_INT(h.len, 0);
+	CHECK_STR(hres_header(&h, "Content-Length"), "12345");
+	hres_free(&h);
+
+	/* a file given to an answered request is closed at once */
+	http(&h, port, "GET", "/v3/file-twice", NULL, NULL);
+	CHECK_INT(h.status, 204);
+	hres_free(&h);
+
+	/* every descriptor was closed */
+	usleep(200 * 1000);
+	CHECK_INT(count_fds(), fds);
+	khttp_stop(s);
+	unlink(file_path);
 }
 
 int main(void)
