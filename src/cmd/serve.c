@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/bus.h"
 #include "core/conf.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -54,6 +55,14 @@ int cmd_serve(int argc, char **argv)
 	const char *bind = kconf_get(kumo_conf, "DEFAULT", "bind_host", "127.0.0.1");
 	khttp_server *srv[MAX_LISTENERS];
 	int nsrv = 0, ninit = 0, rc = 1;
+
+	char err[256] = "";
+	const char *transport = kconf_get(kumo_conf, "DEFAULT", "transport_url", "local://");
+	kumo_bus = kbus_open(transport, err, sizeof(err));
+	if (!kumo_bus) {
+		klog_error("kumo", "cannot open the message bus ([DEFAULT] transport_url): %s", err);
+		return 1;
+	}
 
 	for (int i = 0; i < nsvcs; i++, ninit++) {
 		const kservice *s = svcs[i];
@@ -105,6 +114,8 @@ out:
 		if (s->fini)
 			s->fini();
 	}
+	kbus_close(kumo_bus);
+	kumo_bus = NULL;
 	klog_info("kumo", "stopped");
 	return rc;
 }

@@ -408,6 +408,8 @@ static const struct kbus_driver drivers[] = {
 	{ "rabbit", rabbit_open, NULL, NULL, NULL },
 };
 
+kbus *kumo_bus;
+
 kbus *kbus_open(const char *url, char *err, size_t errlen)
 {
 	if (!url || !*url)

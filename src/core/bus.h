@@ -26,6 +26,10 @@ typedef struct kbus kbus;
 typedef json_t *(*kbus_handler)(void *ud, const char *method, json_t *args);
 
 kbus *kbus_open(const char *url, char *err, size_t errlen);
+
+/* The process's bus, opened by `kumo all|<service>` from [DEFAULT]
+ * transport_url before any service starts; NULL in tools and unit tests. */
+extern kbus *kumo_bus;
 void kbus_close(kbus *b);   /* stops workers after draining queued messages */
 
 /* Listen on `topic` (and `topic.server` when server != NULL). */
