@@ -14,10 +14,12 @@
 #include "core/util.h"
 #include "identity/identity.h"
 #include "image/image.h"
+#include "network/network.h"
 
 const kservice *const kservice_all[] = {
 	&identity_service,
 	&image_service,
+	&network_service,
 	NULL,
 };
 
