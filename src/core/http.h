@@ -44,7 +44,7 @@ typedef void (*khandler)(kreq *r);
 enum kroute_flags {
 	KROUTE_PUBLIC = 1 << 0,   /* no X-Auth-Token required (version docs, POST /v3/auth/tokens) */
 	KROUTE_OPTIONAL_AUTH = 1 << 1, /* authenticate if a token is present, else ctx = NULL */
-	KROUTE_STREAM = 1 << 2,   /* the handler runs before the body and streams it (kstream_ops) */
+	KROUTE_STREAM = 1 << 2,   /* handler runs before the body, which it streams (kstream_ops) */
 };
 
 /*

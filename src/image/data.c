@@ -336,7 +336,8 @@ static void upload_discard(upload *u)
 	if (u->holding) {
 		u->holding = false;
 		if (img_set_status(u->id, u->busy, "queued") != 0)
-			klog_warn("image", "image %s left %s while its upload failed", u->id, u->busy);
+			klog_warn("image", "image %s left %s while its upload failed", u->id,
+			          u->busy);
 	}
 }
 
@@ -362,7 +363,8 @@ static void answer_store_error(kreq *r, const upload *u, int rc)
 	case EACCES:
 	case EPERM:
 	case EROFS:
-		klog_error("image", "image %s: cannot write to the store: %s", u->id, strerror(-rc));
+		klog_error("image", "image %s: cannot write to the store: %s", u->id,
+		           strerror(-rc));
 		kresp_error(r, 503, "Insufficient permissions on image storage media: Permission "
 		            "to write image storage media denied.");
 		break;
@@ -437,8 +439,8 @@ static void upload_end(kreq *r, bool complete)
 			/* deleted (404) or moved meanwhile: the staged data is nobody's */
 			imgstore_unstage(u->id);
 			if (img_get_visible(r, u->id))
-				kresp_error(r, 409, "Image %s is no longer waiting for staged data.",
-				            u->id);
+				kresp_error(r, 409, "Image %s is no longer waiting for staged "
+				            "data.", u->id);
 			return;
 		}
 		klog_info("image", "image %s: staged %" PRIu64 " bytes in %.3f s", u->id, u->bytes,
@@ -452,7 +454,8 @@ static void upload_end(kreq *r, bool complete)
 		          u->id);
 		imgstore_delete(u->id);
 		kresp_error(r, 410, "Image %s could not be found after upload. The image may have "
-		            "been deleted during the upload, cleaning up the chunks uploaded.", u->id);
+		            "been deleted during the upload, cleaning up the chunks uploaded.",
+		            u->id);
 		return;
 	}
 	if (u->bytes >= (1 << 20) && secs > 0)
@@ -531,7 +534,8 @@ static void start_upload(kreq *r, bool stage)
 		return;
 	}
 	if (!stage) {
-		bool df = jstr(img, "disk_format") != NULL, cf = jstr(img, "container_format") != NULL;
+		bool df = jstr(img, "disk_format") != NULL;
+		bool cf = jstr(img, "container_format") != NULL;
 		if (!df && !cf) {
 			kresp_error(r, 400, "Properties disk_format, container_format must be set "
 			            "prior to saving data.");
@@ -722,7 +726,8 @@ static void h_import(kreq *r)
 		          id);
 		imgstore_delete(id);
 	} else {
-		klog_info("image", "image %s: imported %" PRIu64 " bytes (glance-direct)", id, size);
+		klog_info("image", "image %s: imported %" PRIu64 " bytes (glance-direct)", id,
+		          size);
 	}
 	kresp_status(r, 202);
 }
@@ -817,9 +822,11 @@ static void h_download(kreq *r)
 	int fd = imgstore_open(id, &fsize);
 	if (fd < 0) {
 		if (fd != -ENOENT)
-			klog_error("image", "image %s: cannot read its data: %s", id, strerror(-fd));
+			klog_error("image", "image %s: cannot read its data: %s", id,
+			           strerror(-fd));
 		else
-			klog_warn("image", "image %s is %s but has no data in the store", id, status);
+			klog_warn("image", "image %s is %s but has no data in the store", id,
+			          status);
 		kresp_status(r, 204);
 		return;
 	}
@@ -842,9 +849,11 @@ static void h_download(kreq *r)
 		}
 		if (start >= size) {
 			close(fd);
-			kresp_header(r, "Content-Range", kpool_printf(r->pool, "bytes */%" PRId64, size));
-			kresp_error(r, 416, "Invalid start position in Range header. Start position "
-			            "MUST be in the inclusive range [0, %" PRId64 "].", size - 1);
+			kresp_header(r, "Content-Range",
+			             kpool_printf(r->pool, "bytes */%" PRId64, size));
+			kresp_error(r, 416, "Invalid start position in Range header. Start "
+			            "position MUST be in the inclusive range [0, %" PRId64 "].",
+			            size - 1);
 			return;
 		}
 		if (start < 0)
@@ -867,9 +876,9 @@ static void h_download(kreq *r)
 		}
 		if (length < 0 && stop > size) {
 			close(fd);
-			kresp_error(r, 416, "Invalid stop position in Content-Range header. The stop "
-			            "position MUST be in the inclusive range [0, %" PRId64 "].",
-			            size - 1);
+			kresp_error(r, 416, "Invalid stop position in Content-Range header. The "
+			            "stop position MUST be in the inclusive range "
+			            "[0, %" PRId64 "].", size - 1);
 			return;
 		}
 		if (start >= size) {

@@ -356,8 +356,9 @@ static bool initialized;
 static int setup_dir(fsdir *fs, const char *key, const char *def_name, bool fsync_on)
 {
 	const char *dir = kconf_get(kumo_conf, "image", key, NULL);
-	int k = dir && *dir ? snprintf(fs->dir, sizeof(fs->dir), "%s", dir)
-	                    : snprintf(fs->dir, sizeof(fs->dir), "%s/%s", kumo_state_dir(), def_name);
+	int k = dir && *dir
+		? snprintf(fs->dir, sizeof(fs->dir), "%s", dir)
+		: snprintf(fs->dir, sizeof(fs->dir), "%s/%s", kumo_state_dir(), def_name);
 	if (k < 0 || (size_t)k >= sizeof(fs->dir)) {
 		klog_error("image", "[image] %s is too long", key);
 		return -1;
