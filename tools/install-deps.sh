@@ -15,6 +15,8 @@ PKGS=(
 	# run and test
 	python3-openstackclient python3-pytest python3-requests tempest python3-os-testr
 	mariadb-server mariadb-client sqlite3 wrk curl jq procps ca-certificates
+	# the network data plane (agents) and its tests: namespaces, nftables, DHCP
+	iproute2 nftables dnsmasq-base udhcpc iputils-ping
 )
 
 missing=()

@@ -11,6 +11,11 @@
 #   5. create the seed's demo project / demo user (role member) and the service
 #      project with the real `openstack` CLI, when missing
 #   6. write admin-openrc.sh and demo-openrc.sh in the repository root
+#   7. the network world (tools/net-setup.sh): before the start, veth pairs for
+#      the physnets (physnet1 -> kumo-phys1, public -> kumo-pub0, far ends in
+#      namespaces kumo-physnet1 / kumo-upstream) and [network]
+#      physical_interface_mappings in the config; once Kumo answers, the
+#      external network "public" with its subnet (172.24.4.0/24), when missing
 #
 # Re-running is safe: a running Kumo is left alone (restarted only when its
 # binary was rebuilt), a stale pid file is removed, existing objects are kept.
@@ -73,6 +78,10 @@ CONFEOF
 	umask 022
 fi
 kumo() { "$BIN" --config "$CONF" "$@"; }
+
+# 7a. the "physical" interfaces of the physnets (never the machine's own)
+bash tools/net-setup.sh config "$CONF"
+bash tools/net-setup.sh links
 
 # 4. start unless already running
 pid=$(live_kumo_pid "$PIDFILE")
@@ -154,6 +163,15 @@ fi
 has "$roles" member || openstack_admin role create member -f value -c id >/dev/null
 openstack_admin role add --project demo --user demo member
 
+# 7b. the external network for routers and floating IPs
+NET_PORT=$(awk -F= '/^\[/{s=$0} s=="[network]" && $1~/^[ \t]*port[ \t]*$/{gsub(/[ \t]/,"",$2); print $2}' \
+	"$CONF" | tail -n 1)
+if wait_http "http://127.0.0.1:${NET_PORT:-9696}/" 30 "$(cat "$PIDFILE")"; then
+	ADMIN_PASSWORD="$ADMIN_PASSWORD" KUMO_ADMIN_URL="$ADMIN_URL" bash tools/net-setup.sh public
+else
+	say "the Network API does not answer on port ${NET_PORT:-9696}; skipping the public network" >&2
+fi
+
 # 6. openrc files, in the seed's format
 write_openrc() { # file project user password url
 	cat > "$1" <<RCEOF
@@ -177,5 +195,6 @@ Kumo is up: Identity at $PUBLIC_URL (admin endpoint $ADMIN_URL), pid $(cat "$PID
   source admin-openrc.sh && openstack token issue      # as admin
   source demo-openrc.sh && openstack project list       # as the demo user
   make down                                             # stop it
+  ip netns exec kumo-upstream ping <floating ip>        # the "outside" of network public
 Log: $LOG   Config: $CONF   State: $STATE
 EOF

@@ -1571,9 +1571,10 @@ KTEST(http_file_download)
 	CHECK_INT(h.status, 204);
 	hres_free(&h);
 
-	/* every descriptor was closed */
+	/* every descriptor was closed (an idle connection from an earlier test
+	 * may close meanwhile, so fewer is fine; more would be a leak) */
 	usleep(200 * 1000);
-	CHECK_INT(count_fds(), fds);
+	CHECK(count_fds() <= fds);
 	khttp_stop(s);
 	unlink(file_path);
 }
