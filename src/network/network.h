@@ -107,6 +107,10 @@ extern const kroute net_sg_routes[];      /* security groups and rules */
 extern const size_t net_sg_nroutes;
 extern const kroute net_l3_routes[];      /* routers, floating IPs */
 extern const size_t net_l3_nroutes;
+extern const kroute net_port_routes[];    /* ports (ports.c) */
+extern const size_t net_port_nroutes;
+extern const kroute net_agent_routes[];   /* agents (agents_api.c) */
+extern const size_t net_agent_nroutes;
 
 /* ---- policy.c ---- */
 int net_policy_init(void);

@@ -167,6 +167,8 @@ __attribute__((constructor)) static void join_routes(void)
 		{ net_l2_routes, net_l2_nroutes },
 		{ net_sg_routes, net_sg_nroutes },
 		{ net_l3_routes, net_l3_nroutes },
+		{ net_port_routes, net_port_nroutes },
+		{ net_agent_routes, net_agent_nroutes },
 	};
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 		for (size_t i = 0; i < tables[t].n && n < NET_MAX_ROUTES; i++)
