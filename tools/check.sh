@@ -222,14 +222,14 @@ if want fuzz; then
 fi
 
 # ---------------------------------------------------------------- tempest
-run_tempest() { # step-name scope
-	local out="$LOGDIR/$1.log" rc line p f s
+run_tempest() { # step-name scope [script]
+	local out="$LOGDIR/$1.log" rc line p f s script="${3:-tools/tempest-identity.sh}"
 	if [ "${ASAN_BUILT:-1}" != 0 ]; then
 		record "$1" 0 1 0 "(no kumo build)"
 	else
 		san_begin "$1"
 		KUMO_BIN="$KUMO_ROOT/$ASAN_DIR/kumo" TEMPEST_SCOPE="$2" \
-			bash tools/tempest-identity.sh 2>&1 | tee "$out"
+			bash "$script" 2>&1 | tee "$out"
 		rc=${PIPESTATUS[0]}
 		san_end
 		if [ "$rc" -eq 77 ]; then
@@ -248,6 +248,11 @@ run_tempest() { # step-name scope
 if want tempest; then
 	banner "Tempest identity interop tests"
 	run_tempest tempest interop
+	for svc in image network; do
+		[ -f "tools/tempest-$svc.sh" ] || continue
+		banner "Tempest $svc interop tests"
+		run_tempest "tempest-$svc" interop "tools/tempest-$svc.sh"
+	done
 fi
 if want tempest-all; then
 	banner "Tempest: every tempest.api.identity test"

@@ -73,6 +73,10 @@ password_hash_rounds = 4
 [image]
 connection = ${KUMO_TEST_DB_URL:-sqlite:///$STATE/image.db}
 port = $IPORT
+
+[network]
+port = $(free_port)
+agents = false
 EOF
 kumo() { "$BIN" --config "$CONF" "$@"; }
 URL="http://127.0.0.1:$PORT/v3"
