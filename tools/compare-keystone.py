@@ -35,7 +35,7 @@ HEADERS_PRESENCE = ["x-subject-token", "x-openstack-request-id", "vary", "www-au
 		    "content-type", "location", "openstack-api-version"]
 HEADERS_VALUE = ["content-type", "vary", "www-authenticate"]
 TIME_KEYS = {"expires_at", "issued_at", "password_expires_at", "created_at", "updated_at",
-	     "last_active_at"}
+	     "last_active_at", "issued_before", "revoked_at"}
 SYM_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -822,6 +822,7 @@ def scenario(S, P):
 		S.reg("ac", js["application_credential"].get("id"))
 	S.req("api.app_cred_delete", "DELETE",
 	      "/v3/users/{u_admin}/application_credentials/{ac}")
+	newer_apis(S, P)
 
 	# -- generic errors -------------------------------------------------------------------
 	S.req("err.bad_json", "POST", "/v3/domains", raw="{\"domain\": {",
@@ -915,6 +916,166 @@ def scenario(S, P):
 # Setup helpers (not recorded)
 # ---------------------------------------------------------------------------------------
 
+def newer_apis(S, P):
+	"""Application credentials (with their authentication), credentials and EC2
+	credentials, policies, OAuth1 consumers, endpoint groups, domain configuration, limits
+	and the strict body types; each part cleans up after itself."""
+	# application credential: create, authenticate by id and by name, the delegated token
+	r, js = S.req("ac.create", "POST", "/v3/users/{u_admin}/application_credentials",
+		      {"application_credential": {"name": P + "ac2", "roles": [{"name": "reader"}],
+						  "expires_at": "2099-01-01T00:00:00"}})
+	secret = None
+	if js and isinstance(js.get("application_credential"), dict):
+		S.reg("ac2", js["application_credential"].get("id"))
+		secret = js["application_credential"].get("secret")
+	S.req("ac.get", "GET", "/v3/users/{u_admin}/application_credentials/{ac2}")
+	S.req("ac.list_name", "GET", "/v3/users/{u_admin}/application_credentials?name=" + P + "ac2")
+	S.req("ac.dup", "POST", "/v3/users/{u_admin}/application_credentials",
+	      {"application_credential": {"name": P + "ac2"}})
+	S.req("ac.unassigned_role", "POST", "/v3/users/{u_admin}/application_credentials",
+	      {"application_credential": {"name": P + "ac3", "roles": [{"id": "nonexistent0"}]}})
+	S.req("ac.past_expiry", "POST", "/v3/users/{u_admin}/application_credentials",
+	      {"application_credential": {"name": P + "ac4", "expires_at": "2001-01-01T00:00:00"}})
+	S.req("ac.bad_unrestricted", "POST", "/v3/users/{u_admin}/application_credentials",
+	      {"application_credential": {"name": P + "ac5", "unrestricted": "yes"}})
+	acid = {"methods": ["application_credential"],
+		"application_credential": {"id": "{ac2}", "secret": secret or "x"}}
+	S.auth("ac.auth_id", acid, token=None, save="ac_tok")
+	S.auth("ac.auth_name", {"methods": ["application_credential"], "application_credential": {
+		"name": P + "ac2", "user": {"id": "{u_admin}"}, "secret": secret or "x"}}, token=None)
+	S.auth("ac.auth_bad_secret", {"methods": ["application_credential"],
+				      "application_credential": {"id": "{ac2}", "secret": "no"}},
+	       token=None)
+	S.auth("ac.auth_with_scope", acid, scope={"project": {"id": "{p_admin}"}}, token=None)
+	S.req("ac.validate", "GET", "/v3/auth/tokens", subject="ac_tok")
+	S.auth("ac.rescope", {"methods": ["token"], "token": {"id": S.tokens.get("ac_tok", "x")}},
+	       token=None)
+	S.req("ac.token_creates_ac", "POST", "/v3/users/{u_admin}/application_credentials",
+	      {"application_credential": {"name": P + "ac6"}}, token="ac_tok")
+	S.req("ac.token_lists_credentials", "GET", "/v3/credentials", token="ac_tok")
+	S.req("ac.delete", "DELETE", "/v3/users/{u_admin}/application_credentials/{ac2}")
+	S.req("ac.validate_after_delete", "GET", "/v3/auth/tokens", subject="ac_tok")
+
+	# credentials and EC2 credentials
+	blob = json.dumps({"access": P + "access", "secret": P + "secret"})
+	r, js = S.req("cred.create_ec2", "POST", "/v3/credentials", {"credential": {
+		"user_id": "{u_admin}", "project_id": "{p_admin}", "type": "ec2", "blob": blob}})
+	if js and isinstance(js.get("credential"), dict):
+		S.reg("cred1", js["credential"].get("id"))
+	S.req("cred.create_ec2_no_project", "POST", "/v3/credentials", {"credential": {
+		"user_id": "{u_admin}", "type": "ec2", "blob": blob}})
+	S.req("cred.create_ec2_bad_blob", "POST", "/v3/credentials", {"credential": {
+		"user_id": "{u_admin}", "project_id": "{p_admin}", "type": "ec2", "blob": "x"}})
+	S.req("cred.get", "GET", "/v3/credentials/{cred1}")
+	S.req("cred.list_type", "GET", "/v3/credentials?type=ec2&user_id={u_admin}")
+	S.req("cred.update", "PATCH", "/v3/credentials/{cred1}", {"credential": {"blob": json.dumps(
+		{"access": P + "access", "secret": P + "new"})}})
+	S.req("cred.delete", "DELETE", "/v3/credentials/{cred1}")
+	S.req("cred.get_deleted", "GET", "/v3/credentials/{cred1}")
+	r, js = S.req("ec2.create", "POST", "/v3/users/{u_admin}/credentials/OS-EC2",
+		      {"tenant_id": "{p_admin}"})
+	access = (js or {}).get("credential", {}).get("access") if js else None
+	S.req("ec2.create_bad_project", "POST", "/v3/users/{u_admin}/credentials/OS-EC2",
+	      {"tenant_id": "nonexistent0"})
+	if access:
+		S.req("ec2.get", "GET", "/v3/users/{u_admin}/credentials/OS-EC2/" + access)
+		S.req("ec2.delete", "DELETE", "/v3/users/{u_admin}/credentials/OS-EC2/" + access)
+		S.req("ec2.get_deleted", "GET", "/v3/users/{u_admin}/credentials/OS-EC2/" + access)
+
+	# policies and consumers
+	r, js = S.req("pol.create", "POST", "/v3/policies",
+		      {"policy": {"blob": "{}", "type": P + "type"}})
+	if js and isinstance(js.get("policy"), dict):
+		S.reg("pol1", js["policy"].get("id"))
+	S.req("pol.update", "PATCH", "/v3/policies/{pol1}", {"policy": {"type": P + "type2"}})
+	S.req("pol.get", "GET", "/v3/policies/{pol1}")
+	S.req("pol.delete", "DELETE", "/v3/policies/{pol1}")
+	r, js = S.req("oauth.create", "POST", "/v3/OS-OAUTH1/consumers",
+		      {"consumer": {"description": P + "consumer"}})
+	if js and isinstance(js.get("consumer"), dict):
+		S.reg("cons1", js["consumer"].get("id"))
+	S.req("oauth.get", "GET", "/v3/OS-OAUTH1/consumers/{cons1}")
+	S.req("oauth.update", "PATCH", "/v3/OS-OAUTH1/consumers/{cons1}",
+	      {"consumer": {"description": P + "c2"}})
+	S.req("oauth.delete", "DELETE", "/v3/OS-OAUTH1/consumers/{cons1}")
+
+	# endpoint groups
+	r, js = S.req("epg.create", "POST", "/v3/OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+		"name": P + "epg", "filters": {"interface": "public"}}})
+	if js and isinstance(js.get("endpoint_group"), dict):
+		S.reg("epg1", js["endpoint_group"].get("id"))
+	S.req("epg.bad_filter", "POST", "/v3/OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+		"name": P + "epg2", "filters": {"colour": "red"}}})
+	S.req("epg.get", "GET", "/v3/OS-EP-FILTER/endpoint_groups/{epg1}")
+	S.req("epg.endpoints", "GET", "/v3/OS-EP-FILTER/endpoint_groups/{epg1}/endpoints")
+	S.req("epg.add_project", "PUT", "/v3/OS-EP-FILTER/endpoint_groups/{epg1}/projects/{p_admin}")
+	S.req("epg.get_project", "GET",
+	      "/v3/OS-EP-FILTER/endpoint_groups/{epg1}/projects/{p_admin}")
+	S.req("epg.project_endpoints", "GET", "/v3/OS-EP-FILTER/projects/{p_admin}/endpoints")
+	S.req("epg.catalog", "GET", "/v3/auth/catalog")
+	S.req("epg.remove_project", "DELETE",
+	      "/v3/OS-EP-FILTER/endpoint_groups/{epg1}/projects/{p_admin}")
+	S.req("epg.delete", "DELETE", "/v3/OS-EP-FILTER/endpoint_groups/{epg1}")
+
+	# domain configuration
+	r, js = S.req("dcfg.domain", "POST", "/v3/domains", {"domain": {"name": P + "dcfg"}})
+	if js and isinstance(js.get("domain"), dict):
+		S.reg("dcfg", js["domain"].get("id"))
+	cfg = {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://x", "password": "pw"}}
+	S.req("dcfg.create", "PUT", "/v3/domains/{dcfg}/config", {"config": cfg})
+	S.req("dcfg.create_again", "PUT", "/v3/domains/{dcfg}/config", {"config": cfg})
+	S.req("dcfg.get_option", "GET", "/v3/domains/{dcfg}/config/ldap/url")
+	S.req("dcfg.get_sensitive", "GET", "/v3/domains/{dcfg}/config/ldap/password")
+	S.req("dcfg.bad_group", "PUT", "/v3/domains/{dcfg}/config", {"config": {"x": {"y": 1}}})
+	S.req("dcfg.update_group", "PATCH", "/v3/domains/{dcfg}/config/ldap",
+	      {"config": {"ldap": {"url": "ldap://y"}}})
+	S.req("dcfg.delete_option", "DELETE", "/v3/domains/{dcfg}/config/identity/driver")
+	S.req("dcfg.delete", "DELETE", "/v3/domains/{dcfg}/config")
+	S.req("dcfg.security_compliance", "GET", "/v3/domains/default/config/security_compliance")
+	S.req("setup", "PATCH", "/v3/domains/{dcfg}", {"domain": {"enabled": False}}, record=False)
+	S.req("setup", "DELETE", "/v3/domains/{dcfg}", record=False)
+
+	# registered limits and limits
+	r, js = S.req("lim.service", "POST", "/v3/services", {"service": {"type": P + "lim"}})
+	if js and isinstance(js.get("service"), dict):
+		S.reg("lim_svc", js["service"].get("id"))
+	r, js = S.req("lim.reg_create", "POST", "/v3/registered_limits", {"registered_limits": [
+		{"service_id": "{lim_svc}", "resource_name": "cores", "default_limit": 10}]})
+	if js and js.get("registered_limits"):
+		S.reg("reg_lim", js["registered_limits"][0].get("id"))
+	S.req("lim.reg_dup", "POST", "/v3/registered_limits", {"registered_limits": [
+		{"service_id": "{lim_svc}", "resource_name": "cores", "default_limit": 1}]})
+	r, js = S.req("lim.create", "POST", "/v3/limits", {"limits": [
+		{"project_id": "{p_admin}", "service_id": "{lim_svc}", "resource_name": "cores",
+		 "resource_limit": 5}]})
+	if js and js.get("limits"):
+		S.reg("lim1", js["limits"][0].get("id"))
+	S.req("lim.no_registered", "POST", "/v3/limits", {"limits": [
+		{"project_id": "{p_admin}", "service_id": "{lim_svc}", "resource_name": "ram",
+		 "resource_limit": 5}]})
+	S.req("lim.list", "GET", "/v3/limits?service_id={lim_svc}")
+	S.req("lim.update", "PATCH", "/v3/limits/{lim1}", {"limit": {"resource_limit": 6}})
+	S.req("lim.reg_update_in_use", "PATCH", "/v3/registered_limits/{reg_lim}",
+	      {"registered_limit": {"default_limit": 3}})
+	S.req("lim.delete", "DELETE", "/v3/limits/{lim1}")
+	S.req("lim.reg_delete", "DELETE", "/v3/registered_limits/{reg_lim}")
+	S.req("setup", "DELETE", "/v3/services/{lim_svc}", record=False)
+
+	# strict body types (Keystone's JSON schemas)
+	for label, coll, ent, body in (
+		("strict.domain_enabled_str", "domains", "domain", {"name": P + "s1", "enabled": "yes"}),
+		("strict.project_is_domain_str", "projects", "project",
+		 {"name": P + "s2", "is_domain": "true"}),
+		("strict.user_enabled_str", "users", "user", {"name": P + "s3", "enabled": "no"}),
+		("strict.user_unknown_option", "users", "user",
+		 {"name": P + "s4", "options": {"no_such_option": True}}),
+		("strict.role_null_description", "roles", "role",
+		 {"name": P + "s5", "description": None}),
+		("strict.group_domain_int", "groups", "group", {"name": P + "s6", "domain_id": 5}),
+	):
+		S.create(label, "x", coll, ent, body)
+
+
 def setup_symbols(S):
 	"""Register the bootstrap resources under fixed symbols on this side."""
 	S.reg("dom_default", "default")
@@ -923,8 +1084,9 @@ def setup_symbols(S):
 			       ("regions", "region", "reg_"), ("endpoints", "endpoint", "ep_")):
 		r, js = S.req("setup", "GET", "/v3/" + coll, record=False)
 		for e in (js or {}).get(coll, []):
-			if coll == "endpoints":
-				key = e.get("interface")
+			if coll == "endpoints":	# per service: Kumo registers several
+				key = "%s_%s" % (S.ids.get(e.get("service_id"), "svc"),
+						 e.get("interface"))
 			elif coll == "regions":
 				key = e.get("id")
 			else:
@@ -948,6 +1110,10 @@ def sweep(S):
 		gone("users/%s/application_credentials" % S.sym["u_admin"],
 		     "application_credential", cmp("name"))
 	gone("groups", "group", cmp("name"))
+	gone("policies", "policy", cmp("type"))
+	gone("OS-OAUTH1/consumers", "consumer", cmp("description"))
+	gone("OS-EP-FILTER/endpoint_groups", "endpoint_group", cmp("name"))
+	gone("credentials", "credential", lambda e: "cmp" in str(e.get("blob", "")))
 	r, js = S.req("setup", "GET", "/v3/role_inferences", record=False)
 	for inf in (js or {}).get("role_inferences", []):
 		for imp in inf.get("implies", []):
@@ -995,6 +1161,8 @@ def norm(S, v, key=""):
 			return "<time %s>" % re.sub(r"\d", "9", v)
 		if key == "audit_ids":
 			return "<audit len=%d>" % len(v)
+		if key in ("secret", "access"):	# generated credentials: only their length
+			return "<secret len=%d>" % len(v)
 		if v.startswith("http://") or v.startswith("https://"):
 			return "<url>"
 		if key == "id" and re.match(r"^v\d", v):

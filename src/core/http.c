@@ -521,6 +521,11 @@ json_t *kreq_json(kreq *r)
 	json_error_t err;
 	json_t *j = json_loadb(r->body, r->body_len, 0, &err);
 	if (!j) {
+		/* jansson quotes the text "near" the error, which may be a password:
+		 * keep only what went wrong and where */
+		char *near = strstr(err.text, " near ");
+		if (near)
+			*near = '\0';
 		kresp_error(r, 400, "Malformed JSON in request body: %s (line %d, column %d).",
 		            err.text, err.line, err.column);
 		return NULL;

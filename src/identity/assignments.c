@@ -15,7 +15,10 @@
  *
  * Removing a grant revokes the affected tokens (idtoken_revoke_assignment
  * for plain user grants; all tokens of each affected user when a group or
- * an inherited grant is removed, since its reach is wider).
+ * an inherited grant is removed, since its reach is wider); removing a
+ * user's role on a project also deletes the user's application credentials
+ * there, as Keystone does.  Adding a grant drops the token code's cache, so
+ * tokens show the new role at once.
  */
 #include <string.h>
 
@@ -147,6 +150,8 @@ void id_grant_put(kreq *r)
 		id_internal(r);
 		return;
 	}
+	/* tokens show the new role at once (roles are resolved at validation) */
+	idtoken_invalidate_cache();
 	kresp_status(r, 204);
 }
 
@@ -182,6 +187,10 @@ void id_grant_delete(kreq *r)
 		not_found(r, &g);
 		return;
 	}
+	/* as Keystone: a user who loses a role on a project loses the
+	 * application credentials there */
+	if (g.user_id && g.project_id && !g.inherited)
+		idstore_appcreds_delete(g.user_id, g.project_id);
 	_cleanup_json_ json_t *users = json_array();
 	if (g.user_id)
 		json_array_append_new(users, json_string(g.user_id));

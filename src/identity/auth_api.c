@@ -5,8 +5,8 @@
  * POST /v3/auth/tokens follows Keystone's order of work, because the order
  * decides which error a client sees:
  *   1. the body's shape (Keystone's JSON schema): 400;
- *   2. every method listed has its data, and is supported (password, token):
- *      400 / 401;
+ *   2. every method listed has its data, and is supported (password, token,
+ *      application_credential): 400 / 401;
  *   3. the requested scope is looked up (unknown or disabled -> 401);
  *   4. each method authenticates (bad credentials, disabled user -> 401; a
  *      token that does not validate -> 404, as Keystone's token plugin);
@@ -15,7 +15,12 @@
  *   6. token.c issues the token, checking roles on the scope (none -> 401).
  * Every 401 carries the same message, whatever the reason, as Keystone does.
  * A token from the token method keeps the parent's expiry and audit chain
- * and adds "token" to the parent's methods.
+ * and adds "token" to the parent's methods; a token of an application
+ * credential (a delegation) can't be exchanged that way (403).  An
+ * application credential authenticates by id, or by name and user, with
+ * its secret; it can't ask for a scope: its token is scoped to the
+ * credential's project, expires no later than the credential, and carries
+ * only the credential's roles.
  *
  * GET/HEAD/DELETE /v3/auth/tokens act on X-Subject-Token: it is validated
  * first (404 when invalid, expired or revoked), then the policy runs with
@@ -29,6 +34,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "identity/identity.h"
+#include "identity/resource.h"
 
 #define UNAUTHORIZED "The request you have made requires authentication."
 
@@ -194,6 +200,7 @@ typedef struct authreq {
 	id_issue in;
 	bool scope_given;          /* any scope in the request, "unscoped" included */
 	bool wants_proj_or_dom;
+	bool appcred;              /* the application_credential method is used */
 } authreq;
 
 /* Resolve the requested scope into a->in.scope; false when answered. */
@@ -204,6 +211,11 @@ static bool lookup_scope(authreq *a)
 	if (!scope)
 		return true;
 	a->scope_given = true;
+	if (a->appcred) {
+		/* "Application credentials cannot request a scope." */
+		unauthorized(r);
+		return false;
+	}
 	if (json_is_string(scope)) {
 		if (strcmp(json_string_value(scope), "unscoped") != 0) {
 			missing(r, "system, project, domain, OS-TRUST:trust or unscoped", "scope");
@@ -331,10 +343,15 @@ static bool auth_token(authreq *a, const json_t *data)
 	kctx *parent = NULL;
 	json_t *body = NULL;
 	if (idtoken_validate_full(r->pool, id, false, false, &parent, &body) != 0) {
-		kresp_error(r, 404, "Could not find token: %s.", id);
+		kresp_error(r, 404, "Could not find token.");
 		return false;
 	}
 	kpool_json(r->pool, body);
+	if (kjson_path(body, "token.application_credential")) {
+		kresp_error(r, 403, "You are not authorized to perform the requested action: "
+		            "Using a delegated token to create another token is not allowed.");
+		return false;
+	}
 	if (parent->system_scope && a->wants_proj_or_dom) {
 		kresp_error(r, 403, "You are not authorized to perform the requested action: "
 		            "Using a system-scoped token to create a project-scoped or "
@@ -353,6 +370,80 @@ static bool auth_token(authreq *a, const json_t *data)
 	for (size_t i = 0; i < parent->nmethods; i++)
 		a->in.methods |= idtoken_method_bit(parent->methods[i]);
 	return set_user(a, parent->user_id);
+}
+
+/* An enabled user of an enabled domain, from {"id"} or {"name", "domain"};
+ * NULL (answered, 400) when the data is incomplete, *missing_user set when
+ * it names nobody usable. */
+static json_t *lookup_user(kreq *r, const json_t *user, bool *unusable)
+{
+	*unusable = false;
+	const char *name = kjson_str(user, "name"), *id = kjson_str(user, "id");
+	json_t *u = NULL;
+	if (!id && name) {
+		json_t *dinfo = json_object_get(user, "domain");
+		if (!dinfo) {
+			missing(r, "domain", "user");
+			return NULL;
+		}
+		json_t *d = lookup_domain(r, dinfo);
+		u = d ? kpool_json(r->pool, idstore_user_by_name(name, kjson_str(d, "id"))) : NULL;
+	} else if (id) {
+		u = kpool_json(r->pool, idstore_user_get(id));
+		if (u && !domain_by_id(r, kjson_str(u, "domain_id")))
+			u = NULL;
+	}
+	if (!u || disabled(u)) {
+		*unusable = true;
+		return NULL;
+	}
+	return u;
+}
+
+static bool auth_appcred(authreq *a, const json_t *data)
+{
+	kreq *r = a->r;
+	const char *id = kjson_str(data, "id"), *name = kjson_str(data, "name");
+	json_t *ac = NULL;
+	if (id) {
+		ac = kpool_json(r->pool, idstore_appcred_get(id));
+	} else if (name) {
+		json_t *user = json_object_get(data, "user");
+		if (!json_is_object(user)) {
+			missing(r, "user", "application credential");
+			return false;
+		}
+		bool unusable;
+		json_t *u = lookup_user(r, user, &unusable);
+		if (!u && !unusable)
+			return false;
+		ac = u ? kpool_json(r->pool, idstore_appcred_by_name(kjson_str(u, "id"), name))
+		       : NULL;
+	} else {
+		missing(r, "id or name", "application credential");
+		return false;
+	}
+	const char *acid = kjson_str(ac, "id");
+	const char *uid = kjson_str(ac, "user_id");
+	const char *exp = kjson_str(ac, "expires_at");
+	int64_t exp_us = exp ? kutil_parse_iso8601(exp) : 0;
+	_cleanup_json_ json_t *u = uid ? idstore_user_get(uid) : NULL;
+	bool ok = idstore_appcred_check_secret(acid, kjson_str(data, "secret")) == 0 &&
+	          u && !disabled(u) && domain_by_id(r, kjson_str(u, "domain_id")) &&
+	          (!exp || exp_us > kutil_now_us());
+	if (!ok) {
+		klog_info("identity", "%s: application credential authentication failed for %s",
+		          r->request_id, acid ? acid : "an unknown credential");
+		unauthorized(r);
+		return false;
+	}
+	a->in.methods |= idtoken_method_bit("application_credential");
+	a->in.appcred_id = acid;
+	a->in.scope.project_id = kjson_str(ac, "project_id");
+	a->scope_given = true;
+	if (exp)
+		a->in.not_after_s = exp_us / 1000000;
+	return set_user(a, uid);
 }
 
 /* No scope asked for: the default project, if the user can use it. */
@@ -374,7 +465,7 @@ static void default_scope(authreq *a)
 static void post_tokens(kreq *r)
 {
 	int64_t started = kutil_now_us();
-	json_t *body = kreq_json(r);
+	json_t *body = id_json_body(r);
 	if (!body)
 		return;
 	json_t *auth = json_object_get(body, "auth");
@@ -419,18 +510,25 @@ static void post_tokens(kreq *r)
 		}
 	}
 	for (size_t k = 0; k < n; k++) {
-		if (strcmp(names[k], "password") != 0 && strcmp(names[k], "token") != 0) {
+		if (strcmp(names[k], "password") != 0 && strcmp(names[k], "token") != 0 &&
+		    strcmp(names[k], "application_credential") != 0) {
 			kresp_error(r, 401,
 			            "Attempted to authenticate with an unsupported method.");
 			return;
 		}
+		a.appcred = a.appcred || !strcmp(names[k], "application_credential");
 	}
 	if (!lookup_scope(&a))
 		return;
 	for (size_t k = 0; k < n; k++) {
 		json_t *data = json_object_get(identity, names[k]);
+		if (!json_is_object(data)) {
+			missing(r, names[k], "identity");
+			return;
+		}
 		bool ok = !strcmp(names[k], "password") ? auth_password(&a, data)
-		                                        : auth_token(&a, data);
+		        : !strcmp(names[k], "token") ? auth_token(&a, data)
+		        : auth_appcred(&a, data);
 		if (!ok)
 			return;
 	}
@@ -473,7 +571,7 @@ static kctx *subject(kreq *r, const char *action, bool allow_expired, bool catal
 		*body = NULL;
 	if (token && *token) {
 		if (idtoken_validate_full(r->pool, token, allow_expired, catalog, &s, body) != 0) {
-			kresp_error(r, 404, "Could not find token: %s.", token);
+			kresp_error(r, 404, "Could not find token.");
 			return NULL;
 		}
 		if (body)
@@ -486,6 +584,17 @@ static kctx *subject(kreq *r, const char *action, bool allow_expired, bool catal
 	return s;
 }
 
+/* A token of an application credential with access rules is only for a
+ * validator that says it enforces them (OpenStack-Identity-Access-Rules:
+ * 1.0 or later), as in Keystone. */
+static bool rules_understood(kreq *r, const json_t *body)
+{
+	if (!kjson_path(body, "token.application_credential.access_rules"))
+		return true;
+	const char *v = kreq_header(r, "OpenStack-Identity-Access-Rules");
+	return v && strtod(v, NULL) >= 1.0;
+}
+
 static void get_tokens(kreq *r)
 {
 	bool head = strcmp(r->method, "HEAD") == 0;
@@ -495,6 +604,10 @@ static void get_tokens(kreq *r)
 	                  &body);
 	if (!s)
 		return;
+	if (!rules_understood(r, body)) {
+		kresp_error(r, 404, "Could not find token.");
+		return;
+	}
 	kresp_header(r, "X-Subject-Token", s->token);
 	kresp_json(r, 200, json_incref(body));
 }
@@ -520,6 +633,12 @@ static void get_catalog(kreq *r)
 		return;
 	}
 	json_t *cat = idstore_catalog();
+	json_t *f = cat && idstore_epfilter_any()
+		? idstore_catalog_filtered(cat, r->ctx->project_id) : NULL;
+	if (f) {
+		json_decref(cat);
+		cat = f;
+	}
 	kresp_json(r, 200, json_pack("{s:o,s:{s:s}}", "catalog", cat ? cat : json_array(),
 	                             "links", "self", id_url(r, "auth/catalog")));
 }
@@ -563,6 +682,31 @@ static void get_system(kreq *r)
 	                             "links", "self", id_url(r, "auth/system")));
 }
 
+/* ---- GET /v3/OS-REVOKE/events ---- */
+
+static void get_revoke_events(kreq *r)
+{
+	if (!id_enforce(r, "identity:list_revoke_events", NULL))
+		return;
+	const char *since = kreq_query(r, "since");
+	int64_t since_us = 0;
+	if (since) {
+		since_us = kutil_parse_iso8601(since);
+		if (since_us < 0) {
+			kresp_error(r, 400, "invalidate date format %s", since);
+			return;
+		}
+	}
+	json_t *events = idtoken_revoke_events(since_us);
+	if (!events) {
+		kresp_error(r, 500, "An unexpected error prevented the server from fulfilling "
+		            "your request.");
+		return;
+	}
+	kresp_json(r, 200, json_pack("{s:o,s:{s:n,s:s,s:n}}", "events", events, "links",
+	                             "next", "self", id_url(r, "OS-REVOKE/events"), "previous"));
+}
+
 const kroute id_auth_routes[] = {
 	{ "POST", "/v3/auth/tokens", post_tokens, KROUTE_PUBLIC },
 	{ "GET", "/v3/auth/tokens", get_tokens, 0 },
@@ -571,5 +715,6 @@ const kroute id_auth_routes[] = {
 	{ "GET", "/v3/auth/projects", get_projects, 0 },
 	{ "GET", "/v3/auth/domains", get_domains, 0 },
 	{ "GET", "/v3/auth/system", get_system, 0 },
+	{ "GET", "/v3/OS-REVOKE/events", get_revoke_events, 0 },
 };
 const size_t id_auth_nroutes = ARRAY_SIZE(id_auth_routes);

@@ -8,7 +8,9 @@
  *   - the domain "Default" (id "default");
  *   - the roles reader, member, manager, admin, service and ResellerAdmin,
  *     with the implications admin => member => reader (and manager =>
- *     member), so an admin is a member and a reader everywhere;
+ *     member), so an admin is a member and a reader everywhere; the roles
+ *     it creates are immutable (the "immutable" resource option, as with
+ *     keystone-manage's default --immutable-roles), except ResellerAdmin;
  *   - the project "admin" and the user "admin" (enabled, with the password)
  *     in Default;
  *   - the admin role for that user on that project and on the system;
@@ -61,8 +63,9 @@ static int ensure_domain(void)
 	return 0;
 }
 
-/* Id of the global role `name` (case-insensitive), created if missing. */
-static char *ensure_role(const char *name)
+/* Id of the global role `name` (case-insensitive), created if missing;
+ * immutable (Keystone's --immutable-roles, its default) when asked. */
+static char *ensure_role(const char *name, bool immutable)
 {
 	char key[256];
 	snprintf(key, sizeof(key), "%s", name);
@@ -76,8 +79,8 @@ static char *ensure_role(const char *name)
 	kutil_uuid_hex(nid);
 	if (kdb_run(id_db, NULL,
 		    "INSERT INTO id_role (id, name, name_key, domain_id, description, extra,"
-		    " options) VALUES (?, ?, ?, ?, NULL, '{}', '{}')", "ssss", nid, name, key,
-		    ID_NULL_DOMAIN) != KDB_DONE)
+		    " options) VALUES (?, ?, ?, ?, NULL, '{}', ?)", "sssss", nid, name, key,
+		    ID_NULL_DOMAIN, immutable ? "{\"immutable\":true}" : "{}") != KDB_DONE)
 		return NULL;
 	klog_info("identity", "bootstrap: created role %s", name);
 	return strdup(nid);
@@ -266,12 +269,12 @@ static int run(const id_bootstrap_opts *o, char **user_id, bool *revoke)
 
 	if (ensure_domain() != 0)
 		return -1;
-	_cleanup_free_ char *reader = ensure_role("reader");
-	_cleanup_free_ char *member = ensure_role("member");
-	_cleanup_free_ char *manager = ensure_role("manager");
-	_cleanup_free_ char *admin = ensure_role(admin_name);
-	_cleanup_free_ char *service = ensure_role("service");
-	_cleanup_free_ char *reseller = ensure_role("ResellerAdmin");
+	_cleanup_free_ char *reader = ensure_role("reader", true);
+	_cleanup_free_ char *member = ensure_role("member", true);
+	_cleanup_free_ char *manager = ensure_role("manager", true);
+	_cleanup_free_ char *admin = ensure_role(admin_name, true);
+	_cleanup_free_ char *service = ensure_role("service", true);
+	_cleanup_free_ char *reseller = ensure_role("ResellerAdmin", false);
 	if (!reader || !member || !manager || !admin || !service || !reseller)
 		return -1;
 	if (ensure_implied(member, reader) != 0 || ensure_implied(manager, member) != 0 ||

@@ -6,7 +6,8 @@
  * Keystone's catalog manager:
  *   - an endpoint's service and region must exist (400 otherwise); the
  *     legacy "region" attribute creates its region on the fly;
- *   - listing endpoints by region includes the region's child regions;
+ *   - listing endpoints by region_id matches that region exactly (its
+ *     child regions' endpoints are not included, as in Keystone 22);
  *   - regions form a tree: a parent must exist (404) and may not create a
  *     cycle (400); a region whose subtree has endpoints can't be deleted
  *     (403), otherwise its child regions go with it;
@@ -33,13 +34,13 @@ static const char *const region_known[] = {
 
 static const id_field service_create_fields[] = {
 	{ "type", ID_F_STRING, 1, 255, false, true },
-	{ "name", ID_F_STRING, 1, 255, false, false },
+	{ "name", ID_F_STRING, 1, 255, true, false },
 	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
 static const id_field service_update_fields[] = {
 	{ "type", ID_F_STRING, 1, 255, false, false },
-	{ "name", ID_F_STRING, 1, 255, false, false },
+	{ "name", ID_F_STRING, 1, 255, true, false },
 	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
@@ -47,25 +48,25 @@ static const id_field endpoint_create_fields[] = {
 	{ "service_id", ID_F_STRING, 1, 64, false, true },
 	{ "interface", ID_F_INTERFACE, 0, 0, false, true },
 	{ "url", ID_F_URL, 0, 225, false, true },
-	{ "region_id", ID_F_STRING_NULL, 1, 255, false, false },
-	{ "region", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "region_id", ID_F_STRING, 0, 255, false, false },
+	{ "region", ID_F_STRING, 0, 255, false, false },
 	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
 static const id_field endpoint_update_fields[] = {
 	{ "service_id", ID_F_STRING, 1, 64, false, false },
 	{ "interface", ID_F_INTERFACE, 0, 0, false, false },
 	{ "url", ID_F_URL, 0, 225, false, false },
-	{ "region_id", ID_F_STRING_NULL, 1, 255, false, false },
-	{ "region", ID_F_STRING_NULL, 1, 255, false, false },
+	{ "region_id", ID_F_STRING, 0, 255, false, false },
+	{ "region", ID_F_STRING, 0, 255, false, false },
 	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 };
 static const id_field region_create_fields[] = {
-	{ "id", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "id", ID_F_STRING, 0, 255, false, false },
 	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
 	{ "parent_region_id", ID_F_STRING_NULL, 1, 255, false, false },
 };
 static const id_field region_update_fields[] = {
-	{ "id", ID_F_ANY, 0, 0, false, false },
+	{ "id", ID_F_STRING, 0, 255, false, false },
 	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
 	{ "parent_region_id", ID_F_STRING_NULL, 1, 255, false, false },
 };
@@ -129,9 +130,15 @@ void id_services_list(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *s = idstore_service_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(s, "name"))) {
+			json_decref(s);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, s, "services", kjson_str(s, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "services", arr));
@@ -155,7 +162,8 @@ void id_services_create(kreq *r)
 	if (kdb_run(id_db, NULL,
 		    "INSERT INTO id_service (id, type, name, description, enabled, extra)"
 		    " VALUES (?, ?, ?, ?, ?, ?)", "ssssbs", id, kjson_str(body, "type"),
-		    kjson_str(body, "name"), kjson_str(body, "description"),
+		    kjson_str(body, "name") ? kjson_str(body, "name") : "",
+		    kjson_str(body, "description"),
 		    en ? json_is_true(en) : true, extra) != KDB_DONE) {
 		id_internal(r);
 		return;
@@ -215,7 +223,9 @@ void id_service_delete(kreq *r)
 		return;
 	const char *id = kjson_str(s, "id");
 	kdb_begin(id_db);
-	if (kdb_run(id_db, NULL, "DELETE FROM id_endpoint WHERE service_id = ?", "s", id)
+	if (kdb_run(id_db, NULL, "DELETE FROM id_project_endpoint WHERE endpoint_id IN"
+		    " (SELECT id FROM id_endpoint WHERE service_id = ?)", "s", id) != KDB_DONE ||
+	    kdb_run(id_db, NULL, "DELETE FROM id_endpoint WHERE service_id = ?", "s", id)
 	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_service WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
@@ -514,29 +524,17 @@ void id_endpoints_list(kreq *r)
 		id_sql_and(&q, "interface = ?", kreq_query(r, "interface"));
 	if (kreq_query(r, "service_id"))
 		id_sql_and(&q, "service_id = ?", kreq_query(r, "service_id"));
+	if (kreq_query(r, "region_id"))
+		id_sql_and(&q, "region_id = ?", kreq_query(r, "region_id"));
 	id_sql_append(&q, "ORDER BY service_id, interface, id");
 	_cleanup_stmt_ kstmt *st = id_sql_prepare(&q);
 	if (!st) {
 		id_internal(r);
 		return;
 	}
-	const char *region = kreq_query(r, "region_id");
-	_cleanup_json_ json_t *regions = region ? region_tree(region) : NULL;
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *e = idstore_endpoint_from_row(st);
-		if (regions) {
-			const char *er = kjson_str(e, "region_id");
-			bool in = false;
-			size_t i;
-			json_t *v;
-			json_array_foreach(regions, i, v)
-				in = in || (er && strcmp(er, json_string_value(v)) == 0);
-			if (!in) {
-				json_decref(e);
-				continue;
-			}
-		}
 		json_array_append_new(arr, id_links(r, e, "endpoints", kjson_str(e, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "endpoints", arr));
@@ -637,7 +635,8 @@ void id_endpoint_delete(kreq *r)
 					       "identity:delete_endpoint", idstore_endpoint_get);
 	if (!e)
 		return;
-	if (kdb_run(id_db, NULL, "DELETE FROM id_endpoint WHERE id = ?", "s",
+	if (idstore_epfilter_forget(kjson_str(e, "id"), NULL) != 0 ||
+	    kdb_run(id_db, NULL, "DELETE FROM id_endpoint WHERE id = ?", "s",
 		    kjson_str(e, "id")) != KDB_DONE) {
 		id_internal(r);
 		return;

@@ -7,8 +7,10 @@
  *
  * Deleting a domain requires it to be disabled first (403 otherwise, as in
  * Keystone) and removes everything it owns in one transaction: its
- * projects, users, groups, domain-specific roles, their tags, memberships
- * and role assignments.  Tokens of the domain are revoked afterwards.
+ * projects, users, groups, domain-specific roles, their tags, memberships,
+ * role assignments, application credentials, credentials, limits, endpoint
+ * associations and its configuration.  Tokens of the domain are revoked
+ * afterwards.
  */
 #include <ctype.h>
 #include <string.h>
@@ -25,18 +27,18 @@ static const char *const domain_known[] = {
 
 static const id_field domain_create_fields[] = {
 	{ "name", ID_F_STRING, 1, 64, true, true },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
 	{ "tags", ID_F_TAGS, 0, 0, false, false },
 	{ "explicit_domain_id", ID_F_ID, 0, 0, false, false },
 };
 
 static const id_field domain_update_fields[] = {
 	{ "name", ID_F_STRING, 1, 64, true, false },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
 	{ "tags", ID_F_TAGS, 0, 0, false, false },
 };
 
@@ -105,14 +107,17 @@ void id_domain_create_from(kreq *r, const json_t *body, bool project_shape)
 		? NULL : (kjson_str(body, "description") ? kjson_str(body, "description") : "");
 	bool enabled = id_bool_value(json_object_get(body, "enabled"), true);
 	_cleanup_free_ char *extra = idstore_extra_text(body, domain_known);
+	json_t *opts = json_object_get(body, "options");
+	_cleanup_free_ char *options = opts ? idstore_options_text(NULL, opts) : NULL;
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
 			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain,"
-			 " enabled, description, extra, created_at)"
-			 " VALUES (?, ?, ?, NULL, 1, ?, ?, ?, ?)",
-			 "sssbssi", id, name, ID_DOMAIN_ROOT, enabled, desc, extra, kutil_now_us());
+			 " enabled, description, extra, options, created_at)"
+			 " VALUES (?, ?, ?, NULL, 1, ?, ?, ?, ?, ?)",
+			 "sssbsssi", id, name, ID_DOMAIN_ROOT, enabled, desc, extra, options,
+			 kutil_now_us());
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
 		rc = KDB_ERROR;
 	if (rc != KDB_DONE) {
@@ -132,20 +137,26 @@ void id_domain_create_from(kreq *r, const json_t *body, bool project_shape)
 	reply(r, 201, id, project_shape);
 }
 
-static char *row_extra(const char *id)
+/* The extra and options texts of an id_project row (malloc'd, or NULL). */
+static void row_texts(const char *id, char **extra, char **options)
 {
-	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db, "SELECT extra FROM id_project WHERE id = ?");
+	*extra = *options = NULL;
+	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+		"SELECT extra, options FROM id_project WHERE id = ?");
 	if (!st)
-		return NULL;
+		return;
 	kstmt_bind_text(st, 1, id);
-	if (kstmt_step(st) != KDB_ROW || !kstmt_text(st, 0))
-		return NULL;
-	return strdup(kstmt_text(st, 0));
+	if (kstmt_step(st) != KDB_ROW)
+		return;
+	*extra = kstmt_text(st, 0) ? strdup(kstmt_text(st, 0)) : NULL;
+	*options = kstmt_text(st, 1) ? strdup(kstmt_text(st, 1)) : NULL;
 }
 
 void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool project_shape)
 {
 	const char *id = kjson_str(cur, "id");
+	if (id_immutable_update_refused(r, cur, body, "domain"))
+		return;
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
 		id_bad_request(r, "Cannot change ID");
@@ -161,14 +172,19 @@ void id_domain_update_from(kreq *r, const json_t *cur, const json_t *body, bool 
 	bool enabled = id_bool_value(json_object_get(body, "enabled"), was_enabled);
 	if (json_is_null(json_object_get(body, "enabled")))
 		enabled = was_enabled;
-	_cleanup_free_ char *old_extra = row_extra(id);
+	_cleanup_free_ char *old_extra = NULL, *old_options = NULL;
+	row_texts(id, &old_extra, &old_options);
 	_cleanup_free_ char *extra = idstore_extra_update(old_extra, body, domain_known);
+	_cleanup_json_ json_t *none = json_object();
+	json_t *opts = json_object_get(body, "options");
+	_cleanup_free_ char *options = idstore_options_text(old_options, opts ? opts : none);
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
-			 "UPDATE id_project SET name = ?, description = ?, enabled = ?, extra = ?"
-			 " WHERE id = ?", "ssbss", name, desc, enabled, extra, id);
+			 "UPDATE id_project SET name = ?, description = ?, enabled = ?, extra = ?,"
+			 " options = ? WHERE id = ?", "ssbsss", name, desc, enabled, extra, options,
+			 id);
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
 		rc = KDB_ERROR;
 	if (rc != KDB_DONE) {
@@ -205,6 +221,8 @@ static json_t *ids(const char *sql, const char *arg)
 void id_domain_delete_row(kreq *r, const json_t *cur)
 {
 	const char *id = kjson_str(cur, "id");
+	if (id_immutable_delete_refused(r, cur, "domain"))
+		return;
 	if (json_is_true(json_object_get(cur, "enabled"))) {
 		kresp_error(r, 403, "Cannot delete a domain that is enabled, please disable it "
 		    "first.");
@@ -234,20 +252,40 @@ void id_domain_delete_row(kreq *r, const json_t *cur)
 		"DELETE FROM id_implied_role WHERE implied_role_id IN"
 		" (SELECT id FROM id_role WHERE domain_id = ?)",
 		"DELETE FROM id_role WHERE domain_id = ?",
+		"DELETE FROM id_credential WHERE user_id IN"
+		" (SELECT id FROM id_user WHERE domain_id = ?)",
+		"DELETE FROM id_credential WHERE project_id IN"
+		" (SELECT id FROM id_project WHERE domain_id = ? AND is_domain = 0)",
+		"DELETE FROM id_limit WHERE project_id IN"
+		" (SELECT id FROM id_project WHERE domain_id = ? AND is_domain = 0)",
+		"DELETE FROM id_project_endpoint WHERE project_id IN"
+		" (SELECT id FROM id_project WHERE domain_id = ? AND is_domain = 0)",
+		"DELETE FROM id_project_endpoint_group WHERE project_id IN"
+		" (SELECT id FROM id_project WHERE domain_id = ? AND is_domain = 0)",
 		"DELETE FROM id_user WHERE domain_id = ?",
 		"DELETE FROM id_group WHERE domain_id = ?",
 		"DELETE FROM id_project WHERE domain_id = ? AND is_domain = 0",
 		"DELETE FROM id_assignment WHERE target_id = ?",
 		"DELETE FROM id_project_tag WHERE project_id = ?",
+		"DELETE FROM id_domain_config WHERE domain_id = ?",
+		"DELETE FROM id_limit WHERE domain_id = ?",
+		"DELETE FROM id_project_endpoint WHERE project_id = ?",
 		"DELETE FROM id_project WHERE id = ?",
 	};
 	kdb_begin(id_db);
-	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
-		if (kdb_run(id_db, NULL, steps[i], "s", id) != KDB_DONE) {
-			kdb_rollback(id_db);
-			id_internal(r);
-			return;
-		}
+	size_t i;
+	json_t *v;
+	bool failed = false;
+	json_array_foreach(users, i, v)
+		failed = failed || idstore_appcreds_delete(json_string_value(v), NULL) != 0;
+	json_array_foreach(projects, i, v)
+		failed = failed || idstore_appcreds_delete(NULL, json_string_value(v)) != 0;
+	for (i = 0; i < ARRAY_SIZE(steps) && !failed; i++)
+		failed = kdb_run(id_db, NULL, steps[i], "s", id) != KDB_DONE;
+	if (failed) {
+		kdb_rollback(id_db);
+		id_internal(r);
+		return;
 	}
 	if (kdb_commit(id_db) != 0) {
 		id_internal(r);
@@ -255,8 +293,6 @@ void id_domain_delete_row(kreq *r, const json_t *cur)
 	}
 	klog_info("identity", "deleted domain %s", id);
 	idtoken_revoke_domain(id);
-	size_t i;
-	json_t *v;
 	json_array_foreach(users, i, v)
 		idtoken_revoke_user(json_string_value(v));
 	json_array_foreach(projects, i, v)
@@ -290,10 +326,16 @@ void id_domains_list(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *d = idstore_domain_from_row(st);
 		json_object_set_new(d, "tags", idstore_project_tags(kjson_str(d, "id")));
+		if (!id_inexact_ok(&nf, kjson_str(d, "name"))) {
+			json_decref(d);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, d, "domains", kjson_str(d, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "domains", arr));

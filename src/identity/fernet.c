@@ -35,6 +35,9 @@
  * so at most once a second the encrypt/decrypt path stats the repository
  * directory and reloads when its modification time changed (every rotation
  * renames files in it).
+ *
+ * A second repository of the same kind, the credential keys, encrypts
+ * credential blobs at rest (idfernet_cred_*, at the end of this file).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +55,7 @@
 
 #include "core/conf.h"
 #include "core/log.h"
+#include "core/service.h"
 #include "core/util.h"
 #include "identity/identity.h"
 
@@ -139,11 +143,12 @@ static void keys_free(fkey *keys, size_t n)
 /* ---- the token format ---- */
 
 /* Seal msg with one key; returns the padded base64url token (malloc'd). */
-static char *seal(const unsigned char key[KEY_LEN], const EVP_MAC_CTX *mac, int64_t ts,
-                  const unsigned char iv[16], const unsigned char *msg, size_t n)
+static char *seal_max(const unsigned char key[KEY_LEN], const EVP_MAC_CTX *mac, int64_t ts,
+                      const unsigned char iv[16], const unsigned char *msg, size_t n,
+                      size_t max)
 {
 	pthread_once(&algs_once, fetch_algs);
-	if (n > MAX_TOKEN_CHARS)
+	if (n > max)
 		return NULL;
 	size_t cap = HDR_LEN + n + 16 + MAC_LEN;
 	_cleanup_free_ unsigned char *buf = malloc(cap);
@@ -169,6 +174,12 @@ static char *seal(const unsigned char key[KEY_LEN], const EVP_MAC_CTX *mac, int6
 	return kutil_b64url_encode(buf, len, true);
 }
 
+static char *seal(const unsigned char key[KEY_LEN], const EVP_MAC_CTX *mac, int64_t ts,
+                  const unsigned char iv[16], const unsigned char *msg, size_t n)
+{
+	return seal_max(key, mac, ts, iv, msg, n, MAX_TOKEN_CHARS);
+}
+
 char *idfernet_encrypt_raw(const unsigned char key[32], int64_t ts, const unsigned char iv[16],
                            const unsigned char *payload, size_t n)
 {
@@ -179,10 +190,11 @@ char *idfernet_encrypt_raw(const unsigned char key[32], int64_t ts, const unsign
  * Decode a token string into raw bytes: the base64url alphabet, then either
  * no padding or exactly the padding that makes the length a multiple of 4.
  */
-static long token_bytes(const char *token, unsigned char *out, size_t cap, bool canonical)
+static long token_bytes_max(const char *token, unsigned char *out, size_t cap, bool canonical,
+                            size_t max)
 {
-	size_t n = strnlen(token, MAX_TOKEN_CHARS + 1);
-	if (n == 0 || n > MAX_TOKEN_CHARS)
+	size_t n = strnlen(token, max + 1);
+	if (n == 0 || n > max)
 		return -1;
 	size_t data = strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	                            "0123456789-_");
@@ -200,6 +212,11 @@ static long token_bytes(const char *token, unsigned char *out, size_t cap, bool 
 			return -1;
 	}
 	return kutil_b64url_decode(token, out, cap);
+}
+
+static long token_bytes(const char *token, unsigned char *out, size_t cap, bool canonical)
+{
+	return token_bytes_max(token, out, cap, canonical, MAX_TOKEN_CHARS);
 }
 
 /* ---- the key repository ---- */
@@ -397,6 +414,57 @@ char *idfernet_encrypt(const unsigned char *payload, size_t n)
 	return idfernet_encrypt_at(payload, n, kutil_now_us() / 1000000);
 }
 
+/* Check the MAC of the decoded token buf (got bytes) with keys, decrypt into
+ * out; the plaintext length, or -1. */
+static long open_with(const fkey *keys, size_t nkeys, const unsigned char *buf, size_t got,
+                      unsigned char *out, size_t cap, int64_t *issued_at_s)
+{
+	if (got < HDR_LEN + 16 + MAC_LEN || (got - HDR_LEN - MAC_LEN) % 16 != 0 ||
+	    buf[0] != FERNET_VERSION)
+		return -1;
+	size_t signed_len = got - MAC_LEN, ct_len = got - HDR_LEN - MAC_LEN;
+	unsigned char enc[16];
+	bool found = false;
+	for (size_t i = 0; i < nkeys && !found; i++) {
+		unsigned char mac[MAC_LEN];
+		if (mac_compute(keys[i].mac, buf, signed_len, mac) &&
+		    kutil_ct_equal(mac, buf + signed_len, MAC_LEN)) {
+			memcpy(enc, keys[i].raw + 16, 16);
+			found = true;
+		}
+	}
+	if (!found)
+		return -1;
+	/* PKCS#7 padding: the plaintext is shorter than the ciphertext */
+	if (cap < ct_len) {
+		_cleanup_free_ unsigned char *tmp = malloc(ct_len);
+		if (!tmp)
+			abort();
+		long n = open_with(keys, nkeys, buf, got, tmp, ct_len, issued_at_s);
+		if (n >= 0 && (size_t)n <= cap)
+			memcpy(out, tmp, (size_t)n);
+		OPENSSL_cleanse(tmp, ct_len);
+		return n >= 0 && (size_t)n <= cap ? n : -1;
+	}
+	_cleanup_cipher_ EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int l1 = 0, l2 = 0;
+	bool ok = c && EVP_DecryptInit_ex2(c, aes_alg, enc, buf + 9, NULL) == 1 &&
+	          EVP_DecryptUpdate(c, out, &l1, buf + HDR_LEN, (int)ct_len) == 1 &&
+	          EVP_DecryptFinal_ex(c, out + l1, &l2) == 1;
+	OPENSSL_cleanse(enc, sizeof(enc));
+	if (!ok) {
+		OPENSSL_cleanse(out, cap);
+		return -1;
+	}
+	if (issued_at_s) {
+		uint64_t ts = 0;
+		for (int i = 0; i < 8; i++)
+			ts = ts << 8 | buf[1 + i];
+		*issued_at_s = ts > INT64_MAX ? INT64_MAX : (int64_t)ts;
+	}
+	return (long)l1 + l2;
+}
+
 long idfernet_decrypt(const char *token, unsigned char *out, size_t cap, int64_t *issued_at_s)
 {
 	if (!token)
@@ -405,47 +473,12 @@ long idfernet_decrypt(const char *token, unsigned char *out, size_t cap, int64_t
 	maybe_reload();
 	unsigned char buf[MAX_TOKEN_CHARS / 4 * 3 + 4];
 	long got = token_bytes(token, buf, sizeof(buf), true);
-	if (got < HDR_LEN + 16 + MAC_LEN || (got - HDR_LEN - MAC_LEN) % 16 != 0 ||
-	    buf[0] != FERNET_VERSION)
+	if (got < 0)
 		return -1;
-	size_t n = (size_t)got, signed_len = n - MAC_LEN, ct_len = n - HDR_LEN - MAC_LEN;
-
-	unsigned char enc[16];
-	bool found = false;
 	pthread_rwlock_rdlock(&ks.lock);
-	for (size_t i = 0; i < ks.n && !found; i++) {
-		unsigned char mac[MAC_LEN];
-		if (mac_compute(ks.keys[i].mac, buf, signed_len, mac) &&
-		    kutil_ct_equal(mac, buf + signed_len, MAC_LEN)) {
-			memcpy(enc, ks.keys[i].raw + 16, 16);
-			found = true;
-		}
-	}
+	long n = open_with(ks.keys, ks.n, buf, (size_t)got, out, cap, issued_at_s);
 	pthread_rwlock_unlock(&ks.lock);
-	if (!found)
-		return -1;
-
-	unsigned char plain[sizeof(buf)];
-	_cleanup_cipher_ EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int l1 = 0, l2 = 0;
-	bool ok = c && EVP_DecryptInit_ex2(c, aes_alg, enc, buf + 9, NULL) == 1 &&
-	          EVP_DecryptUpdate(c, plain, &l1, buf + HDR_LEN, (int)ct_len) == 1 &&
-	          EVP_DecryptFinal_ex(c, plain + l1, &l2) == 1;
-	OPENSSL_cleanse(enc, sizeof(enc));
-	size_t len = (size_t)l1 + (size_t)l2;
-	if (!ok || len > cap) {
-		OPENSSL_cleanse(plain, sizeof(plain));
-		return -1;
-	}
-	memcpy(out, plain, len);
-	OPENSSL_cleanse(plain, sizeof(plain));
-	if (issued_at_s) {
-		uint64_t ts = 0;
-		for (int i = 0; i < 8; i++)
-			ts = ts << 8 | buf[1 + i];
-		*issued_at_s = ts > INT64_MAX ? INT64_MAX : (int64_t)ts;
-	}
-	return (long)len;
+	return n;
 }
 
 /* ---- setup and rotation (keystone-manage fernet_setup / fernet_rotate) ---- */
@@ -589,4 +622,121 @@ int idfernet_setup(const char *key_repo)
 		return -1;
 	int max = (int)kconf_get_int(kumo_conf, "identity", "max_active_keys", 3);
 	return rotate_locked(key_repo, max);
+}
+
+/* ---- credential keys (keystone-manage credential_setup) ----
+ *
+ * Credential blobs are encrypted at rest with a second key repository of
+ * the same layout, [identity] credential_key_repository (default
+ * <state_dir>/credential-keys), as Keystone's credential provider does.  It
+ * is created with keys 0 and 1 on first use; its keys are read once per
+ * process (Kumo has no credential rotation command, so they don't change
+ * under a running server).  Blobs keep their '=' padding, as Python's
+ * Fernet writes them.
+ */
+
+#define CRED_MAX_BLOB (256 * 1024)
+
+static struct {
+	pthread_mutex_t mu;
+	fkey *keys;
+	size_t n;
+	bool loaded;
+} cks = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static const char *cred_repo(char *buf, size_t cap)
+{
+	const char *r = kconf_get(kumo_conf, "identity", "credential_key_repository", NULL);
+	if (r && *r)
+		return r;
+	snprintf(buf, cap, "%s/credential-keys", kumo_state_dir());
+	return buf;
+}
+
+/* Load (creating the repository if need be) under cks.mu; -1 when no keys. */
+static int cred_keys_locked(void)
+{
+	if (cks.loaded)
+		return cks.n > 0 ? 0 : -1;
+	char buf[4096];
+	const char *repo = cred_repo(buf, sizeof(buf));
+	fkey *keys = NULL;
+	size_t n = 0;
+	if (read_keys(repo, &keys, &n) != 0 || n == 0) {
+		keys_free(keys, n);
+		keys = NULL;
+		n = 0;
+		if (idfernet_setup(repo) != 0 || read_keys(repo, &keys, &n) != 0 || n == 0) {
+			klog_error("identity", "no credential keys in %s", repo);
+			keys_free(keys, n);
+			return -1;
+		}
+		klog_info("identity", "created the credential key repository %s", repo);
+	}
+	for (size_t i = 0; i < n; i++) {
+		keys[i].mac = mac_new(keys[i].raw);
+		if (!keys[i].mac) {
+			keys_free(keys, n);
+			return -1;
+		}
+	}
+	cks.keys = keys;
+	cks.n = n;
+	cks.loaded = true;
+	return 0;
+}
+
+char *idfernet_cred_encrypt(const char *plain)
+{
+	if (!plain)
+		return NULL;
+	unsigned char iv[16];
+	kutil_random(iv, sizeof(iv));
+	char *tok = NULL;
+	pthread_mutex_lock(&cks.mu);
+	if (cred_keys_locked() == 0)
+		tok = seal_max(cks.keys[0].raw, cks.keys[0].mac, kutil_now_us() / 1000000, iv,
+		               (const unsigned char *)plain, strlen(plain), CRED_MAX_BLOB);
+	pthread_mutex_unlock(&cks.mu);
+	return tok;
+}
+
+char *idfernet_cred_decrypt(const char *token)
+{
+	if (!token)
+		return NULL;
+	pthread_once(&algs_once, fetch_algs);
+	size_t max = (CRED_MAX_BLOB + HDR_LEN + 16 + MAC_LEN) / 3 * 4 + 8;
+	size_t cap = max / 4 * 3 + 4;
+	_cleanup_free_ unsigned char *buf = malloc(cap);
+	if (!buf)
+		abort();
+	long got = token_bytes_max(token, buf, cap, false, max);
+	if (got < 0)
+		return NULL;
+	char *plain = malloc((size_t)got + 1);
+	if (!plain)
+		abort();
+	long n = -1;
+	pthread_mutex_lock(&cks.mu);
+	if (cred_keys_locked() == 0)
+		n = open_with(cks.keys, cks.n, buf, (size_t)got, (unsigned char *)plain,
+		              (size_t)got, NULL);
+	pthread_mutex_unlock(&cks.mu);
+	if (n < 0 || memchr(plain, '\0', (size_t)n)) {
+		free(plain);
+		return NULL;
+	}
+	plain[n] = '\0';
+	return plain;
+}
+
+void idfernet_cred_unload(void)
+{
+	pthread_mutex_lock(&cks.mu);
+	keys_free(cks.keys, cks.n);
+	cks.keys = NULL;
+	cks.n = 0;
+	cks.loaded = false;
+	pthread_mutex_unlock(&cks.mu);
 }

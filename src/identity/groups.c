@@ -26,7 +26,7 @@ static const id_field group_create_fields[] = {
 
 static const id_field group_update_fields[] = {
 	{ "name", ID_F_STRING, 1, 255, true, false },
-	{ "domain_id", ID_F_ANY, 0, 0, false, false },
+	{ "domain_id", ID_F_ID, 0, 0, false, false },
 	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 };
 
@@ -96,9 +96,15 @@ void id_groups_list(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *g = idstore_group_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(g, "name"))) {
+			json_decref(g);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, g, "groups", kjson_str(g, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "groups", arr));
@@ -130,7 +136,8 @@ void id_groups_create(kreq *r)
 	int rc = kdb_run(id_db, NULL,
 			 "INSERT INTO id_group (id, name, domain_id, description, extra)"
 			 " VALUES (?, ?, ?, ?, ?)", "sssss", id, name, domain_id,
-			 kjson_str(body, "description"), extra);
+			 json_object_get(body, "description") ? kjson_str(body, "description") : "",
+			 extra);
 	if (rc == KDB_CONSTRAINT) {
 		id_conflict(r, "group", "Duplicate entry found with name %s at domain ID %s", name,
 			     domain_id);
@@ -272,9 +279,15 @@ void id_group_users(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *u = idstore_user_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(u, "name"))) {
+			json_decref(u);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, u, "users", kjson_str(u, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "users", arr));
@@ -293,6 +306,7 @@ void id_group_member_put(kreq *r)
 		id_internal(r);
 		return;
 	}
+	idtoken_invalidate_cache();     /* the group's roles show in tokens at once */
 	kresp_status(r, 204);
 }
 

@@ -12,7 +12,9 @@
  *   token.c        token payloads, issue/validate, revocation events
  *   auth_api.c     /v3/auth/... (tokens, catalog, projects, domains, system)
  *   domains.c projects.c users.c groups.c roles.c assignments.c catalog.c
+ *   appcreds.c credentials.c epfilter.c policies.c domain_config.c limits.c
  *                  the REST resources
+ *   jsonhome.c     the JSON-Home document of / and /v3
  *   bootstrap.c    `kumo manage bootstrap` (keystone-manage bootstrap)
  *
  * Keystone's ids are uuid4 hex (32 chars); domain "default" is the exception.
@@ -41,6 +43,11 @@ const char *id_url(kreq *r, const char *suffix_fmt, ...) _printf_(2, 3);
 json_t *id_links(kreq *r, json_t *obj, const char *collection, const char *id);
 /* List wrapper: {"<key>": arr, "links": {"self","previous":null,"next":null}} */
 json_t *id_list(kreq *r, const char *key, json_t *arr);
+
+/* JSON-Home (jsonhome.c): does the client ask for it (Accept:
+ * application/json-home), and the answer, for "/" (root) or "/v3". */
+bool id_wants_json_home(kreq *r);
+void id_json_home(kreq *r, bool root);
 
 /* Route tables, concatenated by service.c into the service's table:
  * auth_api.c exports the /v3/auth/... routes, routes.c all the resources. */
@@ -84,9 +91,19 @@ json_t *idstore_user_domains(const char *user_id);
  * [{"id","interface","region","region_id","url"}]}] of enabled services and
  * endpoints. */
 json_t *idstore_catalog(void);
+/* OS-EP-FILTER (epfilter.c): is any endpoint or endpoint group associated
+ * with a project?  If so, the catalog of a project-scoped token is
+ * filtered: idstore_catalog_filtered() returns a new catalog with only the
+ * project's endpoints, or NULL when the project has no association. */
+bool idstore_epfilter_any(void);
+json_t *idstore_catalog_filtered(const json_t *catalog, const char *project_id);
 /* Password hashing with libxcrypt (bcrypt, [identity] password_hash_rounds,
  * default 12); malloc'd. */
 char *idstore_hash_password(const char *password);
+/* An application credential in API shape ({"id", "name", "user_id",
+ * "project_id", "expires_at", "unrestricted", "roles": [role objects],
+ * ["access_rules"]...}, no secret), or NULL (appcreds.c). */
+json_t *idstore_appcred_get(const char *id);
 
 /* ---- token.c ---- */
 /* Issue: builds the full token body {"token": {...}} for the given user and
@@ -105,6 +122,10 @@ void idtoken_revoke_domain(const char *domain_id);
 void idtoken_revoke_assignment(const char *user_id, const char *project_id,
                                const char *domain_id);    /* a role assignment removed */
 void idtoken_revoke_audit(const char *audit_id);          /* DELETE /v3/auth/tokens */
+/* The recorded revocation events revoked after since_us (0: all), in
+ * Keystone's OS-REVOKE shape ([{"user_id"?, "project_id"?, "domain_id"?,
+ * "audit_id"?, "issued_before", "revoked_at"}]); NULL on error. */
+json_t *idtoken_revoke_events(int64_t since_us);
 /* The in-process validator for auth.h. */
 int idtoken_validate(kpool *pool, const char *token, kctx **out);
 
@@ -120,6 +141,9 @@ typedef struct id_issue {
 	                               * method passes its parent's */
 	const char *parent_audit_id;  /* token method: the parent's audit chain id */
 	bool nocatalog;
+	const char *appcred_id;       /* application_credential method: its id */
+	int64_t not_after_s;          /* 0, or the latest expires_at allowed (an
+	                               * application credential's expiry) */
 } id_issue;
 /* Checks the user, scope and roles again (401 when the user/scope is gone or
  * disabled, or the user has no role on the scope).  *body is a new reference. */
@@ -131,6 +155,9 @@ int idtoken_validate_full(kpool *pool, const char *token, bool allow_expired, bo
                           kctx **out, json_t **body);
 /* Drop the cached user/scope/role resolutions (e.g. after a role grant). */
 void idtoken_invalidate_cache(void);
+/* The application credential a request's token was issued for (its
+ * methods include "application_credential"), or NULL (pool string). */
+const char *idtoken_appcred_id(kpool *pool, const kctx *ctx);
 
 /* The token payload (format in token.c), exposed for tests and fuzzing. */
 #define ID_MAX_ID 64
@@ -144,6 +171,7 @@ typedef struct id_payload {
 	int32_t issued_us;                  /* sub-second part of issued_at */
 	unsigned char audit_ids[2][16];
 	int naudit;                         /* 1, or 2 with the parent's chain id */
+	char appcred_id[ID_MAX_ID + 1];     /* with the application_credential method */
 } id_payload;
 long idtoken_payload_encode(const id_payload *p, unsigned char *out, size_t cap);
 int idtoken_payload_decode(const unsigned char *in, size_t n, id_payload *p);
@@ -158,6 +186,12 @@ char *idfernet_encrypt(const unsigned char *payload, size_t n);
 long idfernet_decrypt(const char *token, unsigned char *out, size_t cap, int64_t *issued_at_s);
 /* idfernet_encrypt with an explicit Fernet timestamp (seconds). */
 char *idfernet_encrypt_at(const unsigned char *payload, size_t n, int64_t ts);
+/* Credential blobs, encrypted at rest with the credential keys (a second
+ * repository, created on first use): malloc'd Fernet token / plaintext, NULL
+ * on error.  unload frees the keys (service shutdown). */
+char *idfernet_cred_encrypt(const char *plain);
+char *idfernet_cred_decrypt(const char *token);
+void idfernet_cred_unload(void);
 /* One Fernet token with a given key and IV, '=' padding kept, exactly as the
  * spec writes it (known-answer tests). */
 char *idfernet_encrypt_raw(const unsigned char key[32], int64_t ts, const unsigned char iv[16],

@@ -5,13 +5,18 @@
  * is its domain's id (Keystone's "projects acting as domains" model, see
  * resource.h), so GET shows "parent_id": "<domain id>" for it.  Rules kept
  * from Keystone's resource manager:
+ *   - without domain_id the domain is the token's (domain scope) or the
+ *     default one, as in Keystone, also for a child project;
  *   - the parent must exist, be in the same domain, and the whole branch
- *     above the new project must be enabled; the tree is at most 5 deep;
+ *     above the new project, its domain included, must be enabled (400);
+ *     the tree is at most 5 deep;
  *   - a project can't be enabled under a disabled parent, nor disabled
  *     while some project below it is enabled (403);
  *   - only leaves can be deleted, unless ?cascade=true and the whole
  *     subtree is disabled (403 otherwise);
- *   - domain_id, parent_id and is_domain can't be changed (400).
+ *   - domain_id and is_domain can't be changed (400), nor parent_id (403);
+ *   - a project with the "immutable" option can't be changed (except to
+ *     clear the option), deleted, or have its tags changed (403).
  * A project created with "is_domain": true is a domain; such rows are
  * handled by the shared functions of domains.c through this API too.
  * Deleting or disabling a project revokes the tokens scoped to it.
@@ -34,24 +39,24 @@ static const char *const project_known[] = {
 
 static const id_field project_create_fields[] = {
 	{ "name", ID_F_STRING, 1, 64, true, true },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
 	{ "domain_id", ID_F_ID_NULL, 0, 0, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
-	{ "is_domain", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
+	{ "is_domain", ID_F_BOOL, 0, 0, false, false },
 	{ "parent_id", ID_F_ID_NULL, 0, 0, false, false },
 	{ "tags", ID_F_TAGS, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
 };
 
 static const id_field project_update_fields[] = {
 	{ "name", ID_F_STRING, 1, 64, true, false },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 	{ "tags", ID_F_TAGS, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
-	{ "domain_id", ID_F_ANY, 0, 0, false, false },
-	{ "parent_id", ID_F_ANY, 0, 0, false, false },
-	{ "is_domain", ID_F_ANY, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
+	{ "domain_id", ID_F_ID_NULL, 0, 0, false, false },
+	{ "parent_id", ID_F_ID_NULL, 0, 0, false, false },
+	{ "is_domain", ID_F_BOOL, 0, 0, false, false },
 };
 
 static char *strip(kpool *pool, const char *s)
@@ -154,6 +159,8 @@ void id_projects_list(kreq *r)
 	}
 	const char *t_all = kreq_query(r, "tags"), *t_any = kreq_query(r, "tags-any");
 	const char *nt_all = kreq_query(r, "not-tags"), *nt_any = kreq_query(r, "not-tags-any");
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *p = idstore_project_from_row(st);
@@ -163,6 +170,10 @@ void id_projects_list(kreq *r)
 		    !tags_match(r->pool, tags, t_any, false, false) ||
 		    !tags_match(r->pool, tags, nt_all, true, true) ||
 		    !tags_match(r->pool, tags, nt_any, false, true)) {
+			json_decref(p);
+			continue;
+		}
+		if (!id_inexact_ok(&nf, kjson_str(p, "name"))) {
 			json_decref(p);
 			continue;
 		}
@@ -191,8 +202,13 @@ void id_projects_create(kreq *r)
 		return;
 	}
 
+	/* Keystone's _normalize_domain_id: without domain_id, the domain is the
+	 * token's (domain scope) or the default one, even with a parent_id; a
+	 * parent in another domain is then an error. */
 	const char *parent_id = kjson_str(body, "parent_id");
 	const char *domain_id = kjson_str(body, "domain_id");
+	if (!domain_id)
+		domain_id = id_default_domain(r);
 	_cleanup_json_ json_t *parent = NULL;
 	if (parent_id) {
 		parent = idstore_project_any(parent_id);
@@ -202,8 +218,6 @@ void id_projects_create(kreq *r)
 		}
 		bool pdom = json_is_true(json_object_get(parent, "is_domain"));
 		const char *parent_domain = pdom ? parent_id : kjson_str(parent, "domain_id");
-		if (!domain_id)
-			domain_id = parent_domain;
 		if (strcmp(domain_id, parent_domain) != 0) {
 			id_bad_request(r, "Cannot create project, since it specifies its "
 					"domain_id %s, but specifies a parent in a different "
@@ -211,34 +225,32 @@ void id_projects_create(kreq *r)
 			return;
 		}
 	}
-	if (!domain_id)
-		domain_id = id_default_domain(r);
 	_cleanup_json_ json_t *domain = idstore_domain_get(domain_id);
 	if (!domain) {
 		id_bad_request(r, "Could not find domain: %s.", domain_id);
 		return;
 	}
-	if (parent && !json_is_true(json_object_get(parent, "is_domain"))) {
-		/* The whole branch above must be enabled, and not too deep. */
-		_cleanup_json_ json_t *up = idstore_project_parents(parent_id);
+	if (!parent || json_is_true(json_object_get(parent, "is_domain")))
+		parent_id = domain_id;
+	/* The whole branch above must be enabled, the domain included, and not
+	 * too deep. */
+	_cleanup_json_ json_t *up = strcmp(parent_id, domain_id) != 0
+		? idstore_project_parents(parent_id) : json_array();
+	if (strcmp(parent_id, domain_id) != 0)
 		json_array_insert_new(up, 0, json_string(parent_id));
-		size_t i;
-		json_t *v;
-		json_array_foreach(up, i, v) {
-			if (!project_enabled(json_string_value(v))) {
-				id_bad_request(r, "cannot create a project in a branch "
-						"containing a disabled project: %s",
-						json_string_value(v));
-				return;
-			}
-		}
-		if (json_array_size(up) + 1 > MAX_TREE_DEPTH) {
-			kresp_error(r, 403, "Max hierarchy depth reached for %s branch.",
-				    parent_id);
+	if (json_array_size(up) + 1 > MAX_TREE_DEPTH) {
+		kresp_error(r, 403, "Max hierarchy depth reached for %s branch.", parent_id);
+		return;
+	}
+	json_array_append_new(up, json_string(domain_id));
+	size_t i;
+	json_t *v;
+	json_array_foreach(up, i, v) {
+		if (!project_enabled(json_string_value(v))) {
+			id_bad_request(r, "cannot create a project in a branch containing a "
+					"disabled project: %s", json_string_value(v));
 			return;
 		}
-	} else {
-		parent_id = domain_id;
 	}
 
 	char id[33];
@@ -248,15 +260,17 @@ void id_projects_create(kreq *r)
 		? NULL : (kjson_str(body, "description") ? kjson_str(body, "description") : "");
 	bool enabled = id_bool_value(json_object_get(body, "enabled"), true);
 	_cleanup_free_ char *extra = idstore_extra_text(body, project_known);
+	json_t *opts = json_object_get(body, "options");
+	_cleanup_free_ char *options = opts ? idstore_options_text(NULL, opts) : NULL;
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
 			 "INSERT INTO id_project (id, name, domain_id, parent_id, is_domain,"
-			 " enabled, description, extra, created_at)"
-			 " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
-			 "ssssbssi", id, name, domain_id, parent_id, enabled, desc, extra,
-			 kutil_now_us());
+			 " enabled, description, extra, options, created_at)"
+			 " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+			 "ssssbsssi", id, name, domain_id, parent_id, enabled, desc, extra,
+			 options, kutil_now_us());
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
 		rc = KDB_ERROR;
 	if (rc != KDB_DONE) {
@@ -375,28 +389,45 @@ void id_project_get(kreq *r)
 	kresp_json(r, 200, json_pack("{s:o}", "project", id_links(r, p, "projects", id)));
 }
 
-static char *row_extra(const char *id)
+/* The extra and options texts of the row (malloc'd, or NULL). */
+static void row_texts(const char *id, char **extra, char **options)
 {
-	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db, "SELECT extra FROM id_project WHERE id = ?");
+	*extra = *options = NULL;
+	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+		"SELECT extra, options FROM id_project WHERE id = ?");
 	if (!st)
-		return NULL;
+		return;
 	kstmt_bind_text(st, 1, id);
-	if (kstmt_step(st) != KDB_ROW || !kstmt_text(st, 0))
-		return NULL;
-	return strdup(kstmt_text(st, 0));
+	if (kstmt_step(st) != KDB_ROW)
+		return;
+	*extra = kstmt_text(st, 0) ? strdup(kstmt_text(st, 0)) : NULL;
+	*options = kstmt_text(st, 1) ? strdup(kstmt_text(st, 1)) : NULL;
 }
 
-/* A changed immutable attribute: 400 and true. */
-static bool immutable_changed(kreq *r, const json_t *cur, const json_t *body, const char *key)
+/* A changed attribute that can't change, in Keystone's order and with its
+ * statuses: domain_id 400, (immutable 403), parent_id 403, is_domain 400.
+ * Answers and returns true. */
+static bool fixed_changed(kreq *r, const json_t *cur, const json_t *body)
 {
-	json_t *v = json_object_get(body, key);
-	if (!v || json_equal(v, json_object_get(cur, key)))
-		return false;
-	if (strcmp(key, "is_domain") == 0 && json_is_string(v) &&
-	    id_bool_value(v, false) == json_is_true(json_object_get(cur, key)))
-		return false;
-	id_bad_request(r, "Update of `%s` is not allowed.", key);
-	return true;
+	json_t *v = json_object_get(body, "domain_id");
+	if (v && !json_equal(v, json_object_get(cur, "domain_id"))) {
+		id_bad_request(r, "Cannot change Domain ID");
+		return true;
+	}
+	bool dom = json_is_true(json_object_get(cur, "is_domain"));
+	if (id_immutable_update_refused(r, cur, body, dom ? "domain" : "project"))
+		return true;
+	v = json_object_get(body, "parent_id");
+	if (v && !json_equal(v, json_object_get(cur, "parent_id"))) {
+		kresp_error(r, 403, "Update of `parent_id` is not allowed.");
+		return true;
+	}
+	v = json_object_get(body, "is_domain");
+	if (v && !json_equal(v, json_object_get(cur, "is_domain"))) {
+		id_bad_request(r, "Update of `is_domain` is not allowed.");
+		return true;
+	}
+	return false;
 }
 
 void id_project_update(kreq *r)
@@ -416,8 +447,7 @@ void id_project_update(kreq *r)
 		id_bad_request(r, "Cannot change ID");
 		return;
 	}
-	if (immutable_changed(r, p, body, "domain_id") || immutable_changed(r, p, body, "parent_id")
-	    || immutable_changed(r, p, body, "is_domain"))
+	if (fixed_changed(r, p, body))
 		return;
 	if (json_is_true(json_object_get(p, "is_domain"))) {
 		id_domain_update_from(r, p, body, true);
@@ -457,14 +487,19 @@ void id_project_update(kreq *r)
 	const char *desc = kjson_str(p, "description");
 	if (json_object_get(body, "description"))
 		desc = kjson_str(body, "description");
-	_cleanup_free_ char *old_extra = row_extra(id);
+	_cleanup_free_ char *old_extra = NULL, *old_options = NULL;
+	row_texts(id, &old_extra, &old_options);
 	_cleanup_free_ char *extra = idstore_extra_update(old_extra, body, project_known);
+	_cleanup_json_ json_t *none = json_object();
+	json_t *opts = json_object_get(body, "options");
+	_cleanup_free_ char *options = idstore_options_text(old_options, opts ? opts : none);
 	json_t *tags = json_object_get(body, "tags");
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
-			 "UPDATE id_project SET name = ?, description = ?, enabled = ?, extra = ?"
-			 " WHERE id = ?", "ssbss", name, desc, enabled, extra, id);
+			 "UPDATE id_project SET name = ?, description = ?, enabled = ?, extra = ?,"
+			 " options = ? WHERE id = ?", "ssbsss", name, desc, enabled, extra,
+			 options, id);
 	if (rc == KDB_DONE && tags && id_tags_write(id, tags) != 0)
 		rc = KDB_ERROR;
 	if (rc != KDB_DONE) {
@@ -495,6 +530,8 @@ void id_project_delete(kreq *r)
 		id_domain_delete_row(r, p);
 		return;
 	}
+	if (id_immutable_delete_refused(r, p, "project"))
+		return;
 	const char *id = kjson_str(p, "id");
 	bool cascade = id_query_flag(r, "cascade");
 	_cleanup_json_ json_t *victims = idstore_project_subtree(id);
@@ -521,6 +558,12 @@ void id_project_delete(kreq *r)
 			    pid) != KDB_DONE ||
 		    kdb_run(id_db, NULL, "DELETE FROM id_project_tag WHERE project_id = ?", "s",
 			    pid) != KDB_DONE ||
+		    idstore_appcreds_delete(NULL, pid) != 0 ||
+		    idstore_epfilter_forget(NULL, pid) != 0 ||
+		    kdb_run(id_db, NULL, "DELETE FROM id_limit WHERE project_id = ?", "s", pid)
+		    != KDB_DONE ||
+		    kdb_run(id_db, NULL, "DELETE FROM id_credential WHERE project_id = ?", "s",
+			    pid) != KDB_DONE ||
 		    kdb_run(id_db, NULL, "DELETE FROM id_project WHERE id = ? AND is_domain = 0",
 			    "s", pid) != KDB_DONE) {
 			kdb_rollback(id_db);
@@ -541,6 +584,17 @@ void id_project_delete(kreq *r)
 /* ------------------------------------------------------------------ */
 /* tags */
 
+/* Tags of an immutable project can't change: 403 and true. */
+static bool tags_refused(kreq *r, const json_t *p, const char *verb)
+{
+	if (!idstore_immutable(p))
+		return false;
+	kresp_error(r, 403, "Cannot %s project tags for %s, project is immutable. Set "
+		    "\"immutable\" option to false before creating project tags.", verb,
+		    kjson_str(p, "id"));
+	return true;
+}
+
 static void reply_tags(kreq *r, const char *id)
 {
 	json_t *tags = idstore_project_tags(id);
@@ -557,14 +611,14 @@ void id_project_tags_get(kreq *r)
 
 void id_project_tags_put(kreq *r)
 {
-	json_t *body = kreq_json(r);
+	json_t *body = id_json_body(r);
 	if (!body)
 		return;
 	static const id_field fields[] = { { "tags", ID_F_TAGS, 0, 0, false, true } };
 	if (!id_validate(r, "tags", body, fields, ARRAY_SIZE(fields), false, 0))
 		return;
 	_cleanup_json_ json_t *p = path_project(r, "identity:update_project_tags");
-	if (!p)
+	if (!p || tags_refused(r, p, "update"))
 		return;
 	const char *id = kjson_str(p, "id");
 	kdb_begin(id_db);
@@ -583,7 +637,7 @@ void id_project_tags_put(kreq *r)
 void id_project_tags_delete(kreq *r)
 {
 	_cleanup_json_ json_t *p = path_project(r, "identity:delete_project_tags");
-	if (!p)
+	if (!p || tags_refused(r, p, "update"))
 		return;
 	if (kdb_run(id_db, NULL, "DELETE FROM id_project_tag WHERE project_id = ?", "s",
 		    kjson_str(p, "id")) != KDB_DONE) {
@@ -610,7 +664,7 @@ void id_project_tag_check(kreq *r)
 void id_project_tag_put(kreq *r)
 {
 	_cleanup_json_ json_t *p = path_project(r, "identity:create_project_tag");
-	if (!p)
+	if (!p || tags_refused(r, p, "create"))
 		return;
 	const char *id = kjson_str(p, "id");
 	const char *tag = kreq_param(r, "value");
@@ -640,7 +694,7 @@ void id_project_tag_put(kreq *r)
 void id_project_tag_delete(kreq *r)
 {
 	_cleanup_json_ json_t *p = path_project(r, "identity:delete_project_tag");
-	if (!p)
+	if (!p || tags_refused(r, p, "delete"))
 		return;
 	const char *tag = kreq_param(r, "value");
 	int64_t n = 0;

@@ -31,7 +31,7 @@
 /* Column lists and row converters (the statement's columns must be exactly
  * the list, in order). */
 #define IDSTORE_PROJECT_COLS \
-	"id, name, domain_id, parent_id, is_domain, enabled, description, extra"
+	"id, name, domain_id, parent_id, is_domain, enabled, description, extra, options"
 #define IDSTORE_USER_COLS \
 	"id, name, domain_id, enabled, default_project_id, description, extra, " \
 	"options, password_expires_at"
@@ -109,8 +109,41 @@ char *idstore_extra_text(const json_t *obj, const char *const *known);
  * the update's unknown members (null removes). */
 char *idstore_extra_update(const char *old_extra, const json_t *upd, const char *const *known);
 
+/* Resource options: the stored options text updated with upd (a null
+ * value removes an option); malloc'd, "{}" when none. */
+char *idstore_options_text(const char *old_text, const json_t *upd);
+/* Is the resource (API shape, with "options") immutable? */
+bool idstore_immutable(const json_t *obj);
+
+/* 0 when secret hashes to stored (a bcrypt hash from
+ * idstore_hash_password), -1 otherwise; a NULL stored hash still costs one
+ * hash, so timing reveals nothing. */
+int idstore_check_secret(const char *secret, const char *stored);
+
+/* ---- appcreds.c: application credentials ---- */
+/* The user's credential of that name (API shape), or NULL. */
+json_t *idstore_appcred_by_name(const char *user_id, const char *name);
+/* 0 when secret is the credential's (constant time, and a missing
+ * credential costs the same), -1 otherwise. */
+int idstore_appcred_check_secret(const char *appcred_id, const char *secret);
+/* Delete the application credentials of a user (and, when project_id is
+ * not NULL, only those on that project), or of a project (user_id NULL),
+ * as Keystone does when a user is deleted or disabled or loses a role on
+ * the project.  Inside or outside the caller's transaction. */
+int idstore_appcreds_delete(const char *user_id, const char *project_id);
+
+/* ---- epfilter.c ---- */
+/* The endpoints (API shape) associated with a project, directly or by
+ * endpoint groups: {endpoint id: endpoint}. */
+json_t *idstore_project_endpoints(const char *project_id);
+/* Forget the associations of a deleted endpoint and/or project. */
+int idstore_epfilter_forget(const char *endpoint_id, const char *project_id);
+
 /* ---- routes.c: request helpers for the resources ---- */
 
+/* The request body as a JSON object (pool-owned), or NULL when answered
+ * (400 for malformed JSON, without quoting the body: it may hold secrets). */
+json_t *id_json_body(kreq *r);
 /* The body's top-level member object ({"user": {...}} -> the inner object);
  * answers 400 and returns NULL when missing or not an object. */
 json_t *id_body_member(kreq *r, const char *key);
@@ -118,9 +151,12 @@ json_t *id_body_member(kreq *r, const char *key);
 enum id_ftype {
 	ID_F_STRING,        /* string, min/max length, nonblank = pattern [\S]+ */
 	ID_F_STRING_NULL,   /* string or null */
-	ID_F_BOOL,          /* JSON boolean only */
-	ID_F_BOOL_LAX,      /* Keystone's parameter_types.boolean: true/"true"/"yes"/... */
+	ID_F_BOOL,          /* JSON boolean only (Keystone's parameter_types.boolean) */
+	ID_F_INT,           /* JSON integer >= 0 */
 	ID_F_OBJECT,        /* JSON object */
+	ID_F_ARRAY,         /* JSON array (items checked by the caller) */
+	ID_F_OPTIONS,       /* resource options of projects, domains, roles: {"immutable"} */
+	ID_F_OPTIONS_USER,  /* user options (Keystone's USER_OPTIONS_REGISTRY) */
 	ID_F_TAGS,          /* array of unique tag strings (1..255, no ',' or '/'), max 80 */
 	ID_F_ID,            /* [a-zA-Z0-9-]{1,64} */
 	ID_F_ID_NULL,       /* ID_F_ID or null */
@@ -137,16 +173,31 @@ typedef struct id_field {
 } id_field;
 /* Validate obj (the member named `member`) against fields.  Unknown
  * members are refused unless allow_extra.  min_props: 1 for updates.
- * Answers 400 "Invalid input for field/attribute ..." and returns false. */
+ * Answers 400 "Invalid input for field/attribute ..." and returns false.
+ * The values of secret fields (password, secret, blob...) are never quoted. */
 bool id_validate(kreq *r, const char *member, const json_t *obj, const id_field *fields,
                   size_t nfields, bool allow_extra, int min_props);
-/* Truth of a validated ID_F_BOOL_LAX / ID_F_BOOL value; def for null/absent. */
+/* 400 "Invalid input for field/attribute <field>. Value: <v>. <reason>". */
+void id_field_error(kreq *r, const char *field, const json_t *value, const char *reason);
+/* Truth of a validated ID_F_BOOL value; def for null/absent. */
 bool id_bool_value(const json_t *v, bool def);
+/* Keystone's id_string: [a-zA-Z0-9-]{1,64}. */
+bool id_match_id(const char *s);
+/* Characters (not bytes) of a UTF-8 string. */
+size_t id_utf8_len(const char *s);
 /* Truth of a query string value: "0", "false", "no", "off", "n", "f" are
  * false; anything else (including "") is true. */
 bool id_query_true(const char *v);
 /* A query flag like ?effective or ?include_names=true: present and true. */
 bool id_query_flag(kreq *r, const char *name);
+
+/* Keystone's immutable resource option: an immutable resource may only
+ * be updated to clear "immutable" (a body of exactly {"options":
+ * {"immutable": false|null}}), and not deleted.  Answer 403 and return
+ * true when the change is refused. */
+bool id_immutable_update_refused(kreq *r, const json_t *cur, const json_t *body,
+                                 const char *type);
+bool id_immutable_delete_refused(kreq *r, const json_t *cur, const char *type);
 
 /* 404 "Could not find <what>: <id>." */
 void id_not_found(kreq *r, const char *what, const char *id);
@@ -163,6 +214,18 @@ const char *id_default_domain(kreq *r);
 const char *id_scope_domain(kreq *r);
 /* 204 or 200 answers for HEAD/GET. */
 bool id_is_head(kreq *r);
+
+/* Keystone's inexact list filters on one attribute: ?<attr>__contains=,
+ * __icontains, __startswith, __istartswith, __endswith, __iendswith (the
+ * "i" forms ignore ASCII case).  Values are matched literally. */
+typedef struct id_inexact {
+	const char *val[6];
+	bool any;
+} id_inexact;
+void id_inexact_init(kreq *r, const char *attr, id_inexact *f);
+/* Does value pass every inexact filter of f?  (NULL never does, unless f
+ * has none.) */
+bool id_inexact_ok(const id_inexact *f, const char *value);
 
 /* Dynamic WHERE clauses with bound values. */
 typedef struct id_sql {
@@ -256,6 +319,70 @@ void id_endpoints_create(kreq *r);
 void id_endpoint_get(kreq *r);
 void id_endpoint_update(kreq *r);
 void id_endpoint_delete(kreq *r);
+void id_appcreds_list(kreq *r);
+void id_appcreds_create(kreq *r);
+void id_appcred_get(kreq *r);
+void id_appcred_delete(kreq *r);
+void id_access_rules_list(kreq *r);
+void id_access_rule_get(kreq *r);
+void id_access_rule_delete(kreq *r);
+
+void id_credentials_list(kreq *r);
+void id_credentials_create(kreq *r);
+void id_credential_get(kreq *r);
+void id_credential_update(kreq *r);
+void id_credential_delete(kreq *r);
+void id_ec2_list(kreq *r);
+void id_ec2_create(kreq *r);
+void id_ec2_get(kreq *r);
+void id_ec2_delete(kreq *r);
+
+void id_epgroups_list(kreq *r);
+void id_epgroups_create(kreq *r);
+void id_epgroup_get(kreq *r);
+void id_epgroup_update(kreq *r);
+void id_epgroup_delete(kreq *r);
+void id_epgroup_projects(kreq *r);
+void id_epgroup_endpoints(kreq *r);
+void id_epgroup_project_get(kreq *r);
+void id_epgroup_project_put(kreq *r);
+void id_epgroup_project_delete(kreq *r);
+void id_project_epgroups(kreq *r);
+void id_project_endpoints(kreq *r);
+void id_project_endpoint_check(kreq *r);
+void id_project_endpoint_put(kreq *r);
+void id_project_endpoint_delete(kreq *r);
+void id_endpoint_projects(kreq *r);
+
+void id_policies_list(kreq *r);
+void id_policies_create(kreq *r);
+void id_policy_get(kreq *r);
+void id_policy_update(kreq *r);
+void id_policy_delete(kreq *r);
+void id_consumers_list(kreq *r);
+void id_consumers_create(kreq *r);
+void id_consumer_get(kreq *r);
+void id_consumer_update(kreq *r);
+void id_consumer_delete(kreq *r);
+
+void id_domain_config_get(kreq *r);
+void id_domain_config_put(kreq *r);
+void id_domain_config_update(kreq *r);
+void id_domain_config_delete(kreq *r);
+void id_domain_config_default(kreq *r);
+
+void id_registered_limits_list(kreq *r);
+void id_registered_limits_create(kreq *r);
+void id_registered_limit_get(kreq *r);
+void id_registered_limit_update(kreq *r);
+void id_registered_limit_delete(kreq *r);
+void id_limit_model(kreq *r);
+void id_limits_list(kreq *r);
+void id_limits_create(kreq *r);
+void id_limit_get(kreq *r);
+void id_limit_update(kreq *r);
+void id_limit_delete(kreq *r);
+
 void id_regions_list(kreq *r);
 void id_regions_create(kreq *r);
 void id_region_get(kreq *r);

@@ -10,8 +10,12 @@
  * Implied roles ("admin implies member"): a global role can't imply a
  * domain-specific one, and "admin" can't be implied (Keystone's default
  * [assignment] prohibited_implied_role); both are 403.  Deleting a role
- * removes its assignments and inference rules, and revokes the tokens of
- * everyone who held it.
+ * removes its assignments and inference rules, revokes the tokens of
+ * everyone who held it, and deletes the application credentials of those
+ * who held it on a project (as Keystone does).  A role with the "immutable"
+ * option (bootstrap's roles) can't be changed, except to clear the option,
+ * nor deleted (403).  Role descriptions are strings, never null (Keystone's
+ * schema).
  */
 #include <ctype.h>
 #include <string.h>
@@ -27,16 +31,16 @@ static const char *const role_known[] = {
 
 static const id_field role_create_fields[] = {
 	{ "name", ID_F_STRING, 1, 255, true, true },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "description", ID_F_STRING, 0, 255, false, false },
 	{ "domain_id", ID_F_ID_NULL, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
 };
 
 static const id_field role_update_fields[] = {
 	{ "name", ID_F_STRING, 1, 255, true, false },
-	{ "description", ID_F_STRING_NULL, 0, 255, false, false },
+	{ "description", ID_F_STRING, 0, 255, false, false },
 	{ "domain_id", ID_F_ANY, 0, 0, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS, 0, 0, false, false },
 };
 
 static const char *const prohibited_implied[] = { "admin", NULL };
@@ -81,24 +85,6 @@ static json_t *path_role(kreq *r, const char *action, const char *domain_action)
 	return o;
 }
 
-static char *options_text(const char *old_text, const json_t *upd)
-{
-	_cleanup_json_ json_t *o = old_text ? json_loads(old_text, 0, NULL) : NULL;
-	if (!json_is_object(o)) {
-		json_decref(o);
-		o = json_object();
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)upd, k, v) {
-		if (json_is_null(v))
-			json_object_del(o, k);
-		else
-			json_object_set(o, k, v);
-	}
-	return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-}
-
 static void conflict(kreq *r, const char *name, const char *domain_id)
 {
 	if (domain_id)
@@ -127,9 +113,15 @@ void id_roles_list(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *o = idstore_role_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(o, "name"))) {
+			json_decref(o);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, o, "roles", kjson_str(o, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "roles", arr));
@@ -160,7 +152,7 @@ void id_roles_create(kreq *r)
 	const char *name = kjson_str(body, "name");
 	_cleanup_free_ char *extra = idstore_extra_text(body, role_known);
 	json_t *opts = json_object_get(body, "options");
-	_cleanup_free_ char *options = opts ? options_text(NULL, opts) : NULL;
+	_cleanup_free_ char *options = opts ? idstore_options_text(NULL, opts) : NULL;
 	int rc = kdb_run(id_db, NULL,
 			 "INSERT INTO id_role (id, name, name_key, domain_id, description, extra,"
 			 " options) VALUES (?, ?, ?, ?, ?, ?, ?)", "sssssss",
@@ -200,6 +192,8 @@ void id_role_update(kreq *r)
 	if (!o)
 		return;
 	const char *id = kjson_str(o, "id");
+	if (id_immutable_update_refused(r, o, body, "role"))
+		return;
 	const char *bid = kjson_str(body, "id");
 	if (bid && strcmp(bid, id) != 0) {
 		id_bad_request(r, "Cannot change ID");
@@ -229,7 +223,7 @@ void id_role_update(kreq *r)
 	_cleanup_free_ char *extra = idstore_extra_update(old_extra, body, role_known);
 	_cleanup_json_ json_t *none = json_object();
 	json_t *opts = json_object_get(body, "options");
-	_cleanup_free_ char *options = options_text(old_options, opts ? opts : none);
+	_cleanup_free_ char *options = idstore_options_text(old_options, opts ? opts : none);
 	int rc = kdb_run(id_db, NULL,
 			 "UPDATE id_role SET name = ?, name_key = ?, description = ?, extra = ?,"
 			 " options = ? WHERE id = ?", "ssssss",
@@ -270,15 +264,28 @@ void id_role_delete(kreq *r)
 {
 	_cleanup_json_ json_t *o = path_role(r, "identity:delete_role",
 					     "identity:delete_domain_role");
-	if (!o)
+	if (!o || id_immutable_delete_refused(r, o, "role"))
 		return;
 	const char *id = kjson_str(o, "id");
 	idstore_asg_query q = { .role_id = id, .inherited = -1 };
 	_cleanup_json_ json_t *held = idstore_assignments(&q);
 	kdb_begin(id_db);
-	if (kdb_run(id_db, NULL, "DELETE FROM id_implied_role WHERE prior_role_id = ?"
+	/* as Keystone: who held the role on a project loses the application
+	 * credentials there */
+	size_t i;
+	json_t *ref;
+	bool failed = false;
+	json_array_foreach(held, i, ref) {
+		const char *uid = kjson_str(ref, "user_id"), *pid = kjson_str(ref, "project_id");
+		if (uid && pid)
+			failed = failed || idstore_appcreds_delete(uid, pid) != 0;
+	}
+	if (failed ||
+	    kdb_run(id_db, NULL, "DELETE FROM id_implied_role WHERE prior_role_id = ?"
 		    " OR implied_role_id = ?", "ss", id, id) != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_assignment WHERE role_id = ?", "s", id)
+	    != KDB_DONE ||
+	    kdb_run(id_db, NULL, "DELETE FROM id_app_cred_role WHERE role_id = ?", "s", id)
 	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_role WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
@@ -370,6 +377,7 @@ void id_role_implies_put(kreq *r)
 		id_internal(r);
 		return;
 	}
+	idtoken_invalidate_cache();
 	kresp_json(r, 201, inference_body(r, prior, implied));
 }
 

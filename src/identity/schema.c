@@ -15,7 +15,8 @@
  * (Keystone's model, which makes "projects acting as domains" work);
  * assignments are one table keyed by (type, actor, target, role,
  * inherited); there are no foreign keys - deletes clean their dependents in
- * one transaction in the resource code.  revocation_event belongs to the
+ * one transaction in the resource code (version 3 adds the tables of the
+ * newer APIs, see SCHEMA_V3).  revocation_event belongs to the
  * token code, which reads and writes it with its own SQL.
  */
 #include "core/db.h"
@@ -118,6 +119,106 @@
 	" revoked_at BIGINT NOT NULL)" T ";" \
 	"CREATE INDEX ix_revocation_issued ON revocation_event (issued_before)"
 
+/* Version 3: project/domain options (immutable), application credentials
+ * and their access rules, credentials (blobs encrypted with the credential
+ * keys, see fernet.c), policies, OAuth1 consumers, endpoint groups and
+ * project-endpoint associations (OS-EP-FILTER), domain configurations,
+ * registered limits and limits.  Optional references ("no region", "no
+ * project") are stored as '' so that UNIQUE constraints hold on both
+ * engines. */
+#define SCHEMA_V3(T) \
+	"ALTER TABLE id_project ADD COLUMN options TEXT;" \
+	"CREATE TABLE id_app_cred (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" user_id VARCHAR(64) NOT NULL," \
+	" project_id VARCHAR(64) NOT NULL," \
+	" secret_hash VARCHAR(255) NOT NULL," \
+	" description TEXT," \
+	" expires_at BIGINT," \
+	" unrestricted INTEGER," \
+	" created_at BIGINT NOT NULL," \
+	" CONSTRAINT uq_app_cred_name UNIQUE (user_id, name))" T ";" \
+	"CREATE INDEX ix_app_cred_project ON id_app_cred (project_id);" \
+	"CREATE TABLE id_app_cred_role (" \
+	" app_cred_id VARCHAR(64) NOT NULL," \
+	" role_id VARCHAR(64) NOT NULL," \
+	" ord INTEGER NOT NULL DEFAULT 0," \
+	" PRIMARY KEY (app_cred_id, role_id))" T ";" \
+	"CREATE INDEX ix_app_cred_role_role ON id_app_cred_role (role_id);" \
+	"CREATE TABLE id_access_rule (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" user_id VARCHAR(64) NOT NULL," \
+	" service VARCHAR(64)," \
+	" path VARCHAR(255)," \
+	" method VARCHAR(16))" T ";" \
+	"CREATE INDEX ix_access_rule_user ON id_access_rule (user_id);" \
+	"CREATE TABLE id_app_cred_access_rule (" \
+	" app_cred_id VARCHAR(64) NOT NULL," \
+	" access_rule_id VARCHAR(64) NOT NULL," \
+	" PRIMARY KEY (app_cred_id, access_rule_id))" T ";" \
+	"CREATE INDEX ix_app_cred_access_rule ON id_app_cred_access_rule (access_rule_id);" \
+	"CREATE TABLE id_credential (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" user_id VARCHAR(64) NOT NULL," \
+	" project_id VARCHAR(64)," \
+	" type VARCHAR(255) NOT NULL," \
+	" encrypted_blob TEXT NOT NULL," \
+	" extra TEXT)" T ";" \
+	"CREATE INDEX ix_credential_user ON id_credential (user_id);" \
+	"CREATE TABLE id_policy (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" type VARCHAR(255) NOT NULL," \
+	" policy_blob TEXT NOT NULL," \
+	" extra TEXT)" T ";" \
+	"CREATE TABLE id_consumer (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" description TEXT," \
+	" secret_hash VARCHAR(255)," \
+	" extra TEXT)" T ";" \
+	"CREATE TABLE id_endpoint_group (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" name VARCHAR(255) NOT NULL," \
+	" description TEXT," \
+	" filters TEXT NOT NULL)" T ";" \
+	"CREATE TABLE id_project_endpoint (" \
+	" endpoint_id VARCHAR(64) NOT NULL," \
+	" project_id VARCHAR(64) NOT NULL," \
+	" PRIMARY KEY (endpoint_id, project_id))" T ";" \
+	"CREATE INDEX ix_project_endpoint_project ON id_project_endpoint (project_id);" \
+	"CREATE TABLE id_project_endpoint_group (" \
+	" endpoint_group_id VARCHAR(64) NOT NULL," \
+	" project_id VARCHAR(64) NOT NULL," \
+	" PRIMARY KEY (endpoint_group_id, project_id))" T ";" \
+	"CREATE INDEX ix_project_endpoint_group_project ON id_project_endpoint_group" \
+	" (project_id);" \
+	"CREATE TABLE id_domain_config (" \
+	" domain_id VARCHAR(64) NOT NULL," \
+	" grp VARCHAR(64) NOT NULL," \
+	" opt VARCHAR(64) NOT NULL," \
+	" value TEXT NOT NULL," \
+	" is_sensitive INTEGER NOT NULL DEFAULT 0," \
+	" PRIMARY KEY (domain_id, grp, opt))" T ";" \
+	"CREATE TABLE id_registered_limit (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" service_id VARCHAR(64) NOT NULL," \
+	" region_id VARCHAR(255) NOT NULL," \
+	" resource_name VARCHAR(255) NOT NULL," \
+	" default_limit BIGINT NOT NULL," \
+	" description TEXT," \
+	" CONSTRAINT uq_registered_limit UNIQUE (service_id, region_id, resource_name))" T ";" \
+	"CREATE TABLE id_limit (" \
+	" id VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" project_id VARCHAR(64) NOT NULL," \
+	" domain_id VARCHAR(64) NOT NULL," \
+	" service_id VARCHAR(64) NOT NULL," \
+	" region_id VARCHAR(255) NOT NULL," \
+	" resource_name VARCHAR(255) NOT NULL," \
+	" resource_limit BIGINT NOT NULL," \
+	" description TEXT," \
+	" CONSTRAINT uq_limit UNIQUE (project_id, domain_id, service_id, region_id," \
+	" resource_name))" T
+
 #define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 static const kdb_migration id_steps[] = {
@@ -133,6 +234,7 @@ static const kdb_migration id_steps[] = {
 	  " description, extra, created_at) SELECT 'default', 'Default',"
 	  " '<<keystone.domain.root>>', NULL, 1, 1, 'The default domain', '{}', 0 FROM DUAL"
 	  " WHERE NOT EXISTS (SELECT 1 FROM id_project WHERE id = 'default')" },
+	{ 3, SCHEMA_V3(""), SCHEMA_V3(MYSQL_TABLE) },
 };
 
 int id_db_sync(void)

@@ -5,7 +5,8 @@
  * Routes come from two tables (auth_api.c: /v3/auth/..., routes.c: every
  * resource) joined here once at start-up with the version documents.  The
  * service listens on 5000 and, like the seed's Keystone, on 35357 too; both
- * serve the same API.
+ * serve the same API.  GET / and GET /v3 answer with the JSON-Home document
+ * (jsonhome.c) to clients that accept application/json-home.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@
 
 kdb *id_db;
 
-#define ID_MAX_ROUTES 256
+#define ID_MAX_ROUTES 512
 static kroute id_routes[ID_MAX_ROUTES];
 
 const char *id_key_repository(void)
@@ -81,11 +82,19 @@ static json_t *version_doc(kreq *r)
 
 static void get_versions(kreq *r)
 {
+	if (id_wants_json_home(r)) {
+		id_json_home(r, true);
+		return;
+	}
 	kresp_json(r, 300, json_pack("{s:{s:[o]}}", "versions", "values", version_doc(r)));
 }
 
 static void get_v3(kreq *r)
 {
+	if (id_wants_json_home(r)) {
+		id_json_home(r, false);
+		return;
+	}
 	kresp_json(r, 200, json_pack("{s:o}", "version", version_doc(r)));
 }
 
@@ -113,7 +122,8 @@ static int identity_init(void)
 	if (open_db() != 0)
 		return -1;
 	if (kdb_schema_version(id_db, "identity") == 0) {
-		klog_error("identity", "the database has no schema: run `kumo manage db-sync` first");
+		klog_error("identity",
+		           "the database has no schema: run `kumo manage db-sync` first");
 		return -1;
 	}
 	if (id_policy_init() != 0)
@@ -133,6 +143,7 @@ static int identity_db_sync(void)
 static void identity_fini(void)
 {
 	kauth_set_local_validator(NULL);
+	idfernet_cred_unload();
 	kpolicy_free(id_policy);
 	id_policy = NULL;
 	kdb_close(id_db);

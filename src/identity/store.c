@@ -101,6 +101,29 @@ char *idstore_extra_update(const char *old_extra, const json_t *upd, const char 
 	return json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
+char *idstore_options_text(const char *old_text, const json_t *upd)
+{
+	_cleanup_json_ json_t *o = old_text ? json_loads(old_text, 0, NULL) : NULL;
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)upd, k, v) {
+		if (json_is_null(v))
+			json_object_del(o, k);
+		else
+			json_object_set(o, k, v);
+	}
+	return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+bool idstore_immutable(const json_t *obj)
+{
+	return json_is_true(json_object_get(json_object_get(obj, "options"), "immutable"));
+}
+
 static json_t *load_options(const char *text)
 {
 	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
@@ -143,7 +166,8 @@ json_t *idstore_project_tags(const char *project_id)
 	return tags;
 }
 
-/* cols: id, name, domain_id, parent_id, is_domain, enabled, description, extra */
+/* cols: id, name, domain_id, parent_id, is_domain, enabled, description, extra,
+ * options */
 json_t *idstore_project_from_row(kstmt *st)
 {
 	bool is_domain = col_bool(st, 4);
@@ -155,7 +179,7 @@ json_t *idstore_project_from_row(kstmt *st)
 	json_object_set_new(p, "is_domain", json_boolean(is_domain));
 	json_object_set_new(p, "enabled", json_boolean(col_bool(st, 5)));
 	json_object_set_new(p, "description", jstr(kstmt_text(st, 6)));
-	json_object_set_new(p, "options", json_object());
+	json_object_set_new(p, "options", load_options(kstmt_text(st, 8)));
 	idstore_merge_extra(p, kstmt_text(st, 7));
 	return p;
 }
@@ -167,7 +191,7 @@ json_t *idstore_domain_from_row(kstmt *st)
 	json_object_set_new(d, "name", jstr(kstmt_text(st, 1)));
 	json_object_set_new(d, "description", jstr(kstmt_text(st, 6)));
 	json_object_set_new(d, "enabled", json_boolean(col_bool(st, 5)));
-	json_object_set_new(d, "options", json_object());
+	json_object_set_new(d, "options", load_options(kstmt_text(st, 8)));
 	idstore_merge_extra(d, kstmt_text(st, 7));
 	return d;
 }
@@ -1065,10 +1089,22 @@ static int check_hash(const char *password, const char *stored)
 	return kutil_ct_equal(h, stored, n) ? 0 : -1;
 }
 
+int idstore_check_secret(const char *secret, const char *stored)
+{
+	if (!secret)
+		secret = "";
+	if (!stored) {
+		static pthread_once_t once = PTHREAD_ONCE_INIT;
+		pthread_once(&once, make_dummy_hash);
+		if (dummy_hash)
+			(void)check_hash(secret, dummy_hash);
+		return -1;
+	}
+	return check_hash(secret, stored);
+}
+
 int idstore_user_check_password(const char *user_id, const char *password)
 {
-	if (!password)
-		password = "";
 	_cleanup_free_ char *stored = NULL;
 	if (user_id) {
 		_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
@@ -1079,12 +1115,5 @@ int idstore_user_check_password(const char *user_id, const char *password)
 				stored = strdup(kstmt_text(st, 0));
 		}
 	}
-	if (!stored) {
-		static pthread_once_t once = PTHREAD_ONCE_INIT;
-		pthread_once(&once, make_dummy_hash);
-		if (dummy_hash)
-			(void)check_hash(password, dummy_hash);
-		return -1;
-	}
-	return check_hash(password, stored);
+	return idstore_check_secret(password, stored);
 }

@@ -10,6 +10,8 @@
  *     u8      scope: 0 unscoped, 1 project, 2 domain, 3 system (all)
  *     id      user id
  *     id      project or domain id (project and domain scopes only)
+ *     id      application credential id (with the application_credential
+ *             method only)
  *     varint  expires_at, seconds since the epoch
  *     varint  microseconds of issued_at (0..999999); the seconds are the
  *             Fernet timestamp
@@ -34,15 +36,24 @@
  * checks expiry, re-resolves the user, the scope and the roles (the user and
  * its domain must exist and be enabled, likewise the project and its domain
  * or the domain; a scoped token needs at least one role), then checks the
- * revocation events.  Two in-memory caches keep that fast:
+ * revocation events.  A token of an application credential also needs the
+ * credential (still there, of the same user and project, not expired) and
+ * carries only its roles that the user still has on the project.  If the
+ * credential has access rules, only a validator that enforces them may
+ * accept the token (Keystone's OpenStack-Identity-Access-Rules); the Kumo
+ * services in this process don't, so their validator refuses it.  Two
+ * in-memory caches keep that fast:
  *   - the revocation events (rows of revocation_event still relevant),
  *     indexed by audit id / user / project / domain; reloaded when this
  *     process wrote an event (a generation counter) and otherwise at most
  *     once a second, so other processes' events are seen within a second;
- *   - the resolved user/scope/roles (and the catalog), keyed by user and
- *     scope, valid for one second and dropped whenever the events change:
- *     every disable, delete, password change or role removal writes an
- *     event, which is what makes a short cache safe.
+ *   - the resolved user/scope/roles (and the catalog), keyed by user, scope
+ *     and application credential, valid for one second and dropped whenever
+ *     the events change: every disable, delete, password change or role
+ *     removal writes an event, which is what makes a short cache safe; what
+ *     adds roles (a grant, a group membership, an implication) or changes
+ *     application credentials or OS-EP-FILTER associations drops it too, so
+ *     this process shows it at once.
  * Issuing always resolves from the database, never from the cache.
  */
 #include <pthread.h>
@@ -61,6 +72,7 @@
 #define UNAUTHORIZED "The request you have made requires authentication."
 #define TTL_US 1000000
 #define MAX_TIME_S 100000000000LL   /* year 5138: keeps *1e6 far from overflow */
+#define APPCRED_BIT (1u << 3)       /* method_names[3] */
 
 static const char *const method_names[] = {
 	"password", "token", "totp", "application_credential", "external", "mapped", "oauth1",
@@ -159,6 +171,8 @@ long idtoken_payload_encode(const id_payload *p, unsigned char *out, size_t cap)
 	put_id(&w, p->user_id);
 	if (scoped)
 		put_id(&w, p->scope_id);
+	if (p->methods & APPCRED_BIT)
+		put_id(&w, p->appcred_id);
 	put_varint(&w, (uint64_t)p->expires_at_s);
 	put_varint(&w, (uint64_t)p->issued_us);
 	put_byte(&w, (unsigned)p->naudit);
@@ -238,6 +252,8 @@ int idtoken_payload_decode(const unsigned char *in, size_t n, id_payload *p)
 	p->methods = (unsigned)methods;
 	p->scope = (int)scope;
 	if ((scope == ID_SCOPE_PROJECT || scope == ID_SCOPE_DOMAIN) && !get_id(&r, p->scope_id))
+		return -1;
+	if ((methods & APPCRED_BIT) && !get_id(&r, p->appcred_id))
 		return -1;
 	if (!get_varint(&r, MAX_TIME_S - 1, &expires) || !get_varint(&r, 999999, &us) ||
 	    !get_byte(&r, &naudit) || naudit < 1 || naudit > 2 || r.n - r.pos != 16 * naudit)
@@ -542,6 +558,7 @@ typedef struct resolved {
 	json_t *project;     /* {"id","name","domain":{"id","name"}} or NULL */
 	json_t *domain;      /* {"id","name"} (domain scope) or NULL */
 	json_t *roles;       /* [{"id","name"}] */
+	json_t *appcred;     /* {"id","name","restricted",["access_rules"]} or NULL */
 	bool is_domain;
 } resolved;
 
@@ -551,6 +568,7 @@ static void res_clear(resolved *r)
 	json_decref(r->project);
 	json_decref(r->domain);
 	json_decref(r->roles);
+	json_decref(r->appcred);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -561,6 +579,7 @@ static void res_copy(resolved *dst, const resolved *src)
 	json_incref(dst->project);
 	json_incref(dst->domain);
 	json_incref(dst->roles);
+	json_incref(dst->appcred);
 }
 
 static const char *path_str(const json_t *o, const char *path)
@@ -583,6 +602,43 @@ static json_t *enabled_domain(const char *id)
 	if (!d || disabled(d))
 		return NULL;
 	return json_pack("{s:s,s:s?}", "id", id, "name", kjson_str(d, "name"));
+}
+
+/* An application credential's token: the credential must still exist for
+ * this user and project and not have expired; the roles become those of
+ * the credential that the user still has (none: invalid). */
+static int restrict_to_appcred(const id_payload *p, resolved *out)
+{
+	_cleanup_json_ json_t *ac = idstore_appcred_get(p->appcred_id);
+	const char *exp = kjson_str(ac, "expires_at");
+	if (!ac || p->scope != ID_SCOPE_PROJECT ||
+	    strcmp(kjson_str(ac, "user_id") ? kjson_str(ac, "user_id") : "", p->user_id) != 0 ||
+	    strcmp(kjson_str(ac, "project_id") ? kjson_str(ac, "project_id") : "",
+	           p->scope_id) != 0 ||
+	    (exp && kutil_parse_iso8601(exp) <= kutil_now_us()))
+		return -1;
+	json_t *roles = json_array();
+	size_t i, j;
+	json_t *want, *have;
+	json_array_foreach(json_object_get(ac, "roles"), i, want) {
+		json_array_foreach(out->roles, j, have) {
+			if (json_equal(json_object_get(want, "id"), json_object_get(have, "id"))) {
+				json_array_append(roles, have);
+				break;
+			}
+		}
+	}
+	json_decref(out->roles);
+	out->roles = roles;
+	if (json_array_size(roles) == 0)
+		return -1;
+	out->appcred = json_pack("{s:s,s:s?,s:b}", "id", p->appcred_id,
+	                         "name", kjson_str(ac, "name"), "restricted",
+	                         !json_is_true(json_object_get(ac, "unrestricted")));
+	json_t *rules = json_object_get(ac, "access_rules");
+	if (json_array_size(rules) > 0)
+		json_object_set(out->appcred, "access_rules", rules);
+	return 0;
 }
 
 /* Fill out from the database; on failure out may be half filled. */
@@ -633,6 +689,8 @@ static int resolve_into(const id_payload *p, resolved *out)
 		if (json_array_size(out->roles) == 0)
 			return -1;      /* no role on the scope */
 	}
+	if (p->appcred_id[0] && restrict_to_appcred(p, out) != 0)
+		return -1;
 	return out->user && out->roles && (p->scope != ID_SCOPE_PROJECT || out->project) ? 0 : -1;
 }
 
@@ -664,7 +722,7 @@ static pthread_mutex_t cache_mu[CACHE_STRIPES] = {
 static char *cache_key(const id_payload *p, size_t *slot)
 {
 	char *k = NULL;
-	if (asprintf(&k, "%s/%d/%s", p->user_id, p->scope, p->scope_id) < 0)
+	if (asprintf(&k, "%s/%d/%s/%s", p->user_id, p->scope, p->scope_id, p->appcred_id) < 0)
 		abort();
 	uint32_t h = 2166136261u;
 	for (const char *c = k; *c; c++)
@@ -728,31 +786,44 @@ static int resolve(const id_payload *p, bool use_cache, resolved *out)
 /* The catalog, cached the same way. */
 static pthread_mutex_t cat_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *cat_cached;
+static bool cat_filtered;     /* some project has OS-EP-FILTER associations */
 static uint64_t cat_gen;
 static int64_t cat_at;
 
-static json_t *catalog(bool fresh)
+/* The catalog for a token (project_id: its project, for OS-EP-FILTER). */
+static json_t *catalog(bool fresh, const char *project_id)
 {
 	uint64_t gen = atomic_load(&cache_gen);
 	int64_t now = kutil_now_us();
+	json_t *c = NULL;
+	bool filtered = false;
 	if (!fresh) {
 		pthread_mutex_lock(&cat_mu);
-		json_t *c = cat_cached && cat_gen == gen && now - cat_at < TTL_US
-		            ? json_incref(cat_cached) : NULL;
+		if (cat_cached && cat_gen == gen && now - cat_at < TTL_US) {
+			c = json_incref(cat_cached);
+			filtered = cat_filtered;
+		}
 		pthread_mutex_unlock(&cat_mu);
-		if (c)
-			return c;
 	}
-	json_t *c = idstore_catalog();
-	if (!c)
-		return json_array();
-	pthread_mutex_lock(&cat_mu);
-	json_t *old = cat_cached;
-	cat_cached = json_incref(c);
-	cat_gen = gen;
-	cat_at = now;
-	pthread_mutex_unlock(&cat_mu);
-	json_decref(old);
+	if (!c) {
+		c = idstore_catalog();
+		if (!c)
+			return json_array();
+		filtered = idstore_epfilter_any();
+		pthread_mutex_lock(&cat_mu);
+		json_t *old = cat_cached;
+		cat_cached = json_incref(c);
+		cat_filtered = filtered;
+		cat_gen = gen;
+		cat_at = now;
+		pthread_mutex_unlock(&cat_mu);
+		json_decref(old);
+	}
+	json_t *f = filtered && project_id ? idstore_catalog_filtered(c, project_id) : NULL;
+	if (f) {
+		json_decref(c);
+		return f;
+	}
 	return c;
 }
 
@@ -797,8 +868,12 @@ static json_t *render(kpool *pool, const id_payload *p, int64_t issued_at_us,
 	if (p->scope != ID_SCOPE_UNSCOPED) {
 		json_object_set(t, "roles", res->roles);
 		if (with_catalog)
-			json_object_set_new(t, "catalog", catalog(fresh));
+			json_object_set_new(t, "catalog",
+			                    catalog(fresh, p->scope == ID_SCOPE_PROJECT
+			                                   ? p->scope_id : NULL));
 	}
+	if (res->appcred)
+		json_object_set(t, "application_credential", res->appcred);
 	return json_pack("{s:o}", "token", t);
 }
 
@@ -846,6 +921,8 @@ static kctx *make_ctx(kpool *pool, const char *token, const id_payload *p,
 	if (res->domain)
 		kpool_json(pool, res->domain);
 	kpool_json(pool, res->roles);
+	if (res->appcred)
+		kpool_json(pool, res->appcred);
 	memset(res, 0, sizeof(*res));
 	return c;
 }
@@ -885,10 +962,20 @@ char *idtoken_issue(kpool *pool, const id_issue *in, json_t **body, int *status,
 	snprintf(p.user_id, sizeof(p.user_id), "%s", in->user_id);
 	fill_scope(&p, &in->scope);
 	p.methods = in->methods;
+	if (in->appcred_id) {
+		if (strlen(in->appcred_id) > ID_MAX_ID)
+			return NULL;
+		snprintf(p.appcred_id, sizeof(p.appcred_id), "%s", in->appcred_id);
+		p.methods |= APPCRED_BIT;
+	} else if (p.methods & APPCRED_BIT) {
+		return NULL;
+	}
 	int64_t at = in->auth_at_us > 0 ? in->auth_at_us : kutil_now_us();
 	int64_t ts = at / 1000000;
 	p.issued_us = (int32_t)(at % 1000000);
 	p.expires_at_s = in->expires_at_s > 0 ? in->expires_at_s : ts + token_expiration();
+	if (in->not_after_s > 0 && p.expires_at_s > in->not_after_s)
+		p.expires_at_s = in->not_after_s;
 	kutil_random(p.audit_ids[0], 16);
 	p.naudit = 1;
 	if (in->parent_audit_id) {
@@ -921,8 +1008,10 @@ char *idtoken_issue(kpool *pool, const id_issue *in, json_t **body, int *status,
 	return tok;
 }
 
+/* rules_ok: may the token carry application credential access rules?
+ * Not for the in-process validator: the Kumo services don't enforce them. */
 static int check(kpool *pool, const char *token, bool allow_expired, bool with_catalog,
-                 kctx **out, json_t **body)
+                 bool rules_ok, kctx **out, json_t **body)
 {
 	*out = NULL;
 	if (body)
@@ -955,7 +1044,8 @@ static int check(kpool *pool, const char *token, bool allow_expired, bool with_c
 		                 : res.domain ? path_str(res.domain, "id") : NULL,
 		.issued_at_us = issued_at,
 	};
-	if (is_revoked(&tv)) {
+	if (is_revoked(&tv) ||
+	    (!rules_ok && res.appcred && json_object_get(res.appcred, "access_rules"))) {
 		res_clear(&res);
 		return -1;
 	}
@@ -968,10 +1058,54 @@ static int check(kpool *pool, const char *token, bool allow_expired, bool with_c
 int idtoken_validate_full(kpool *pool, const char *token, bool allow_expired, bool catalog_too,
                           kctx **out, json_t **body)
 {
-	return check(pool, token, allow_expired, catalog_too, out, body) == 0 ? 0 : 404;
+	return check(pool, token, allow_expired, catalog_too, true, out, body) == 0 ? 0 : 404;
+}
+
+const char *idtoken_appcred_id(kpool *pool, const kctx *ctx)
+{
+	bool ac = false;
+	for (size_t i = 0; ctx && i < ctx->nmethods; i++)
+		ac = ac || strcmp(ctx->methods[i], "application_credential") == 0;
+	if (!ac || !ctx->token)
+		return NULL;
+	unsigned char buf[MAX_PAYLOAD];
+	long n = idfernet_decrypt(ctx->token, buf, sizeof(buf), NULL);
+	id_payload p;
+	if (n < 0 || idtoken_payload_decode(buf, (size_t)n, &p) != 0 || !p.appcred_id[0])
+		return NULL;
+	return kpool_strdup(pool, p.appcred_id);
 }
 
 int idtoken_validate(kpool *pool, const char *token, kctx **out)
 {
-	return check(pool, token, false, false, out, NULL) == 0 ? 0 : 401;
+	return check(pool, token, false, false, false, out, NULL) == 0 ? 0 : 401;
+}
+
+/* ---- OS-REVOKE ---- */
+
+json_t *idtoken_revoke_events(int64_t since_us)
+{
+	_cleanup_stmt_ kstmt *st = kdb_prepare(id_db,
+		"SELECT user_id, project_id, domain_id, audit_id, issued_before, revoked_at "
+		"FROM revocation_event WHERE revoked_at > ? ORDER BY revoked_at, id");
+	if (!st)
+		return NULL;
+	kstmt_bind_int(st, 1, since_us);
+	static const char *const keys[] = { "user_id", "project_id", "domain_id", "audit_id" };
+	json_t *out = json_array();
+	int rc;
+	while ((rc = kstmt_step(st)) == KDB_ROW) {
+		json_t *e = json_object();
+		for (int i = 0; i < 4; i++)
+			if (kstmt_text(st, i))
+				json_object_set_new(e, keys[i], json_string(kstmt_text(st, i)));
+		json_object_set_new(e, "issued_before", iso(kstmt_int(st, 4)));
+		json_object_set_new(e, "revoked_at", iso(kstmt_int(st, 5)));
+		json_array_append_new(out, e);
+	}
+	if (rc != KDB_DONE) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 }

@@ -10,7 +10,8 @@
  * no token is needed, the original password is the credential (401 when it
  * does not match, the same for unknown users, so nothing is revealed).
  * Disabling a user, deleting it, or changing its password revokes its
- * tokens.
+ * tokens; disabling or deleting it also deletes its application
+ * credentials.
  */
 #include <string.h>
 
@@ -27,23 +28,23 @@ static const char *const user_known[] = {
 static const id_field user_create_fields[] = {
 	{ "name", ID_F_STRING, 1, 255, true, true },
 	{ "domain_id", ID_F_ID, 0, 0, false, false },
-	{ "default_project_id", ID_F_STRING_NULL, 0, 64, false, false },
+	{ "default_project_id", ID_F_ID_NULL, 0, 0, false, false },
 	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 	{ "password", ID_F_STRING_NULL, 0, 4096, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
-	{ "federated", ID_F_ANY, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS_USER, 0, 0, false, false },
+	{ "federated", ID_F_ARRAY, 0, 0, false, false },
 };
 
 static const id_field user_update_fields[] = {
 	{ "name", ID_F_STRING, 1, 255, true, false },
-	{ "domain_id", ID_F_ANY, 0, 0, false, false },
-	{ "default_project_id", ID_F_STRING_NULL, 0, 64, false, false },
+	{ "domain_id", ID_F_ID, 0, 0, false, false },
+	{ "default_project_id", ID_F_ID_NULL, 0, 0, false, false },
 	{ "description", ID_F_STRING_NULL, 0, 0, false, false },
-	{ "enabled", ID_F_BOOL_LAX, 0, 0, false, false },
+	{ "enabled", ID_F_BOOL, 0, 0, false, false },
 	{ "password", ID_F_STRING_NULL, 0, 4096, false, false },
-	{ "options", ID_F_OBJECT, 0, 0, false, false },
-	{ "federated", ID_F_ANY, 0, 0, false, false },
+	{ "options", ID_F_OPTIONS_USER, 0, 0, false, false },
+	{ "federated", ID_F_ARRAY, 0, 0, false, false },
 };
 
 static void reply(kreq *r, int status, const char *id)
@@ -72,6 +73,38 @@ static json_t *path_user(kreq *r, const char *action)
 	return u;
 }
 
+/* "federated": [{"idp_id": s, "protocols": [{"protocol_id": s, "unique_id": s}, ...]}]
+ * (Keystone's schema; the value itself is not stored). */
+static bool federated_ok(kreq *r, const json_t *body)
+{
+	json_t *fed = json_object_get(body, "federated");
+	size_t i, j;
+	json_t *idp, *proto;
+	json_array_foreach(fed, i, idp) {
+		json_t *protos = json_object_get(idp, "protocols");
+		const char *why = !json_is_object(idp) ? "is not of type 'object'"
+			: !json_is_string(json_object_get(idp, "idp_id"))
+			? "needs 'idp_id' (a string)"
+			: !json_is_array(protos) || json_array_size(protos) < 1
+			? "needs 'protocols' (a non-empty array)" : NULL;
+		json_array_foreach(protos, j, proto) {
+			if (why)
+				break;
+			if (!json_is_object(proto) ||
+			    !json_is_string(json_object_get(proto, "protocol_id")) ||
+			    !json_is_string(json_object_get(proto, "unique_id")))
+				why = "has a protocol without 'protocol_id' and "
+				      "'unique_id' strings";
+		}
+		if (why) {
+			id_field_error(r, "federated", idp, kpool_printf(r->pool,
+				       "The identity provider entry %s", why));
+			return false;
+		}
+	}
+	return true;
+}
+
 /* A default project must not be a domain (400, as in Keystone). */
 static bool default_project_ok(kreq *r, const json_t *body)
 {
@@ -84,24 +117,6 @@ static bool default_project_ok(kreq *r, const json_t *body)
 		return false;
 	}
 	return true;
-}
-
-static char *options_text(const char *old_text, const json_t *upd)
-{
-	_cleanup_json_ json_t *o = old_text ? json_loads(old_text, 0, NULL) : NULL;
-	if (!json_is_object(o)) {
-		json_decref(o);
-		o = json_object();
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)upd, k, v) {
-		if (json_is_null(v))
-			json_object_del(o, k);
-		else
-			json_object_set(o, k, v);
-	}
-	return json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -129,9 +144,15 @@ void id_users_list(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *u = idstore_user_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(u, "name"))) {
+			json_decref(u);
+			continue;
+		}
 		json_array_append_new(arr, id_links(r, u, "users", kjson_str(u, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "users", arr));
@@ -143,7 +164,7 @@ void id_users_create(kreq *r)
 	if (!body)
 		return;
 	if (!id_validate(r, "user", body, user_create_fields, ARRAY_SIZE(user_create_fields),
-			  true, 0))
+			  true, 0) || !federated_ok(r, body))
 		return;
 	_cleanup_json_ json_t *target = json_pack("{s:{s:O}}", "target", "user", body);
 	if (!id_enforce(r, "identity:create_user", target))
@@ -169,7 +190,7 @@ void id_users_create(kreq *r)
 	const char *name = kjson_str(body, "name");
 	_cleanup_free_ char *extra = idstore_extra_text(body, user_known);
 	json_t *opts = json_object_get(body, "options");
-	_cleanup_free_ char *options = opts ? options_text(NULL, opts) : NULL;
+	_cleanup_free_ char *options = opts ? idstore_options_text(NULL, opts) : NULL;
 	int rc = kdb_run(id_db, NULL,
 			 "INSERT INTO id_user (id, name, domain_id, password_hash, enabled,"
 			 " default_project_id, description, extra, options, created_at,"
@@ -220,7 +241,7 @@ void id_user_update(kreq *r)
 	if (!body)
 		return;
 	if (!id_validate(r, "user", body, user_update_fields, ARRAY_SIZE(user_update_fields),
-			  true, 1))
+			  true, 1) || !federated_ok(r, body))
 		return;
 	_cleanup_json_ json_t *u = path_user(r, "identity:update_user");
 	if (!u)
@@ -255,7 +276,7 @@ void id_user_update(kreq *r)
 		? kjson_str(body, "description") : kjson_str(u, "description");
 	_cleanup_free_ char *extra = idstore_extra_update(old_extra, body, user_known);
 	json_t *opts = json_object_get(body, "options");
-	_cleanup_free_ char *options = opts ? options_text(old_options, opts) : NULL;
+	_cleanup_free_ char *options = opts ? idstore_options_text(old_options, opts) : NULL;
 
 	kdb_begin(id_db);
 	int rc = kdb_run(id_db, NULL,
@@ -289,6 +310,8 @@ void id_user_update(kreq *r)
 		id_internal(r);
 		return;
 	}
+	if (was_enabled && !enabled)
+		idstore_appcreds_delete(id, NULL);    /* as Keystone does */
 	if ((was_enabled && !enabled) || pw_changed)
 		idtoken_revoke_user(id);
 	reply(r, 200, id);
@@ -305,6 +328,9 @@ void id_user_delete(kreq *r)
 	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_assignment WHERE actor_id = ? AND type IN"
 		    " ('UserProject', 'UserDomain', 'UserSystem')", "s", id) != KDB_DONE ||
+	    idstore_appcreds_delete(id, NULL) != 0 ||
+	    kdb_run(id_db, NULL, "DELETE FROM id_credential WHERE user_id = ?", "s", id)
+	    != KDB_DONE ||
 	    kdb_run(id_db, NULL, "DELETE FROM id_user WHERE id = ?", "s", id) != KDB_DONE) {
 		kdb_rollback(id_db);
 		id_internal(r);
@@ -390,9 +416,17 @@ void id_user_groups(kreq *r)
 		id_internal(r);
 		return;
 	}
+	id_inexact nf;
+	id_inexact_init(r, "name", &nf);
 	json_t *arr = json_array();
 	while (kstmt_step(st) == KDB_ROW) {
 		json_t *g = idstore_group_from_row(st);
+		if (!id_inexact_ok(&nf, kjson_str(g, "name"))) {
+			json_decref(g);
+			continue;
+		}
+		/* memberships never expire here (no federated group mappings) */
+		json_object_set_new(g, "membership_expires_at", json_null());
 		json_array_append_new(arr, id_links(r, g, "groups", kjson_str(g, "id")));
 	}
 	kresp_json(r, 200, id_list(r, "groups", arr));

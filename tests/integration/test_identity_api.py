@@ -198,7 +198,12 @@ def test_project_crud_and_filters(kumo, admin, uniq):
     assert p["is_domain"] is False and p["enabled"] is True and p["tags"] == []
     c = mk_project(admin, "child-" + uniq, domain_id=d["id"], parent_id=p["id"])
     assert c["parent_id"] == p["id"]
-    c2 = mk_project(admin, "child2-" + uniq, parent_id=p["id"], enabled=False)
+    # as in Keystone, a child without domain_id goes in the token's domain (here the
+    # default one), so a parent in another domain is refused
+    assert "different domain" in err(admin.post("projects", {"project": {
+        "name": "child2-" + uniq, "parent_id": p["id"]}}), 400)
+    c2 = mk_project(admin, "child2-" + uniq, domain_id=d["id"], parent_id=p["id"],
+                    enabled=False)
     assert c2["domain_id"] == d["id"] and c2["enabled"] is False
     assert ok(admin.get(f"projects/{p['id']}"))["project"] == p
 
@@ -224,8 +229,12 @@ def test_project_crud_and_filters(kumo, admin, uniq):
     upd = ok(admin.patch(f"projects/{c['id']}",
                          {"project": {"name": "renamed-" + uniq, "description": "x"}}))
     assert upd["project"]["name"] == "renamed-" + uniq
-    err(admin.patch(f"projects/{c['id']}", {"project": {"parent_id": d["id"]}}), 400)
-    err(admin.patch(f"projects/{c['id']}", {"project": {"domain_id": "default"}}), 400)
+    # parent_id can't change (403, as in Keystone), nor domain_id (400)
+    assert "parent_id" in err(admin.patch(f"projects/{c['id']}",
+                                          {"project": {"parent_id": d["id"]}}), 403)
+    assert "Domain ID" in err(admin.patch(f"projects/{c['id']}",
+                                          {"project": {"domain_id": "default"}}), 400)
+    err(admin.patch(f"projects/{c['id']}", {"project": {"is_domain": True}}), 400)
     # conflicts and bad input
     err(admin.post("projects", {"project": {"name": p["name"], "domain_id": d["id"]}}), 409)
     err(admin.patch(f"projects/{c['id']}", {"project": {"name": c2["name"]}}), 409)
@@ -349,9 +358,9 @@ def test_user_domains_and_validation(admin, uniq):
     err(admin.patch(f"users/{a['id']}", {"user": {}}), 400)
     err(admin.post("users", {"user": {"name": "y" + uniq, "default_project_id": d["id"]}}),
         400)
-    # lax booleans, as Keystone's schema accepts them
-    u = mk_user(admin, "lax-" + uniq, enabled="false")
-    assert u["enabled"] is False
+    # booleans must be JSON booleans (Keystone's schema: "type": "boolean")
+    assert "is not of type 'boolean'" in err(
+        admin.post("users", {"user": {"name": "lax-" + uniq, "enabled": "false"}}), 400)
 
 
 def test_user_password_change(kumo, admin, uniq):
@@ -807,7 +816,10 @@ def test_regions(kumo, admin, uniq):
     e = ok(admin.post("endpoints", {"endpoint": {"service_id": s["id"], "interface": "public",
                                                  "url": "http://r", "region_id": child["id"]}}),
            201)["endpoint"]
-    assert e["id"] in ids(ok(admin.get("endpoints", params={"region_id": top["id"]}))
+    # region_id filters exactly: the child region's endpoints are not the parent's
+    assert e["id"] not in ids(ok(admin.get("endpoints", params={"region_id": top["id"]}))
+                              ["endpoints"])
+    assert e["id"] in ids(ok(admin.get("endpoints", params={"region_id": child["id"]}))
                           ["endpoints"])
     err(admin.delete(f"regions/{top['id']}"), 403)
     ok(admin.delete(f"endpoints/{e['id']}"), 204)
@@ -968,3 +980,610 @@ def test_bootstrap_is_idempotent(kumo, admin):
         ok(admin.get("users"))
         u = mk_user(admin, "after-bootstrap-" + uuid.uuid4().hex[:8], password="pw")
         kumo.token(u["id"], "pw")
+
+
+# ---------------------------------------------------------------- credentials
+
+def test_credentials_crud(kumo, admin, member, uniq):
+    uid, pid = member["user"]["id"], member["project"]["id"]
+    blob = '{"access": "acc-%s", "secret": "sec-%s"}' % (uniq, uniq)
+    c = ok(admin.post("credentials", {"credential": {
+        "user_id": uid, "project_id": pid, "type": "ec2", "blob": blob, "note": "x"}}),
+        201)["credential"]
+    # an EC2 credential's id is the SHA-256 of its access key; extra attributes are kept
+    import hashlib
+    assert c["id"] == hashlib.sha256(("acc-" + uniq).encode()).hexdigest()
+    assert c["blob"] == blob and c["type"] == "ec2" and c["note"] == "x"
+    assert c["links"]["self"] == f"{kumo.url}/v3/credentials/{c['id']}"
+    # the blob is encrypted at rest
+    assert ("sec-" + uniq).encode() not in open_db_bytes(kumo)
+    other = ok(admin.post("credentials", {"credential": {
+        "user_id": uid, "type": "totp", "blob": "seed-" + uniq}}), 201)["credential"]
+    assert len(other["id"]) == 32 and other["project_id"] is None
+    lst = check_list(kumo, ok(admin.get("credentials", params={"user_id": uid})), "credentials")
+    assert ids(lst) == {c["id"], other["id"]}
+    assert ids(ok(admin.get("credentials", params={"type": "totp",
+                                                    "user_id": uid}))["credentials"]) == \
+        {other["id"]}
+    # the owner sees its own credentials, and only those
+    mine = ok(member["api"].get("credentials"))["credentials"]
+    assert ids(mine) == {c["id"], other["id"]}
+    ok(member["api"].get(f"credentials/{c['id']}"))
+    # update: blob, project; an EC2 access id can't change
+    p2 = mk_project(admin, "cred2-" + uniq)
+    blob2 = '{"access": "acc-%s", "secret": "new-%s"}' % (uniq, uniq)
+    upd = ok(admin.patch(f"credentials/{c['id']}", {"credential": {
+        "blob": blob2, "project_id": p2["id"], "type": "ec2"}}))["credential"]
+    assert upd["blob"] == blob2 and upd["project_id"] == p2["id"] and upd["id"] == c["id"]
+    assert ok(admin.get(f"credentials/{c['id']}"))["credential"]["blob"] == blob2
+    err(admin.patch(f"credentials/{c['id']}", {"credential": {
+        "blob": '{"access": "a", "access_id": "changed"}'}}), 400)
+    err(admin.patch(f"credentials/{c['id']}", {"credential": {}}), 400)
+    # validation
+    err(admin.post("credentials", {"credential": {"user_id": uid, "type": "ec2",
+                                                   "blob": blob}}), 400)     # no project
+    err(admin.post("credentials", {"credential": {"user_id": uid, "project_id": pid,
+                                                   "type": "ec2", "blob": "not json"}}), 400)
+    err(admin.post("credentials", {"credential": {"user_id": uid, "project_id": pid,
+                                                   "type": "ec2", "blob": "{}"}}), 400)
+    m = err(admin.post("credentials", {"credential": {"user_id": uid, "type": "x",
+                                                       "blob": 12345}}), 400)
+    assert "12345" not in m          # a blob is never quoted back
+    err(admin.post("credentials", {"credential": {"user_id": uid, "project_id": pid,
+                                                   "type": "ec2", "blob": blob}}), 409)
+    # someone else can't see or touch them
+    stranger = mk_user(admin, "stranger-" + uniq, password="pw-" + uniq)
+    ok(admin.put(f"projects/{pid}/users/{stranger['id']}/roles/{role_id(admin, 'member')}"),
+       204)
+    sapi = Api(kumo.url, kumo.token(stranger["id"], "pw-" + uniq, project=pid))
+    assert ok(sapi.get("credentials"))["credentials"] == []
+    err(sapi.get(f"credentials/{c['id']}"), 403)
+    err(sapi.delete(f"credentials/{c['id']}"), 403)
+    err(sapi.post("credentials", {"credential": {"user_id": uid, "type": "x", "blob": "b"}}),
+        403)
+    ok(admin.delete(f"credentials/{c['id']}"), 204)
+    err(admin.get(f"credentials/{c['id']}"), 404)
+    err(admin.delete(f"credentials/{c['id']}"), 404)
+    # a user's credentials go with it
+    ok(admin.delete(f"users/{uid}"), 204)
+    err(admin.get(f"credentials/{other['id']}"), 404)
+
+
+def open_db_bytes(kumo):
+    """The raw identity database (SQLite only; b"" otherwise)."""
+    path = kumo.db_url[len("sqlite:///"):] if kumo.db_url.startswith("sqlite:///") else None
+    if not path:
+        return b""
+    data = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(path + suffix, "rb") as f:
+                data += f.read()
+        except FileNotFoundError:
+            pass
+    return data
+
+
+def test_ec2_credentials(kumo, admin, member, uniq):
+    uid, pid = member["user"]["id"], member["project"]["id"]
+    api = member["api"]
+    c = ok(api.post(f"users/{uid}/credentials/OS-EC2", {"tenant_id": pid}), 201)["credential"]
+    assert set(c) == {"user_id", "tenant_id", "access", "secret", "trust_id", "links"}
+    assert c["user_id"] == uid and c["tenant_id"] == pid and c["trust_id"] is None
+    assert len(c["access"]) == 32 and len(c["secret"]) == 32
+    assert c["links"]["self"] == f"{kumo.url}/v3/users/{uid}/credentials/OS-EC2/{c['access']}"
+    c2 = ok(api.post(f"users/{uid}/credentials/OS-EC2", {"tenant_id": pid}), 201)["credential"]
+    lst = ok(api.get(f"users/{uid}/credentials/OS-EC2"))["credentials"]
+    assert {x["access"] for x in lst} == {c["access"], c2["access"]}
+    got = ok(api.get(f"users/{uid}/credentials/OS-EC2/{c['access']}"))["credential"]
+    assert got == c
+    # they are credentials of type ec2 too
+    import hashlib
+    v3 = ok(admin.get("credentials/" + hashlib.sha256(c["access"].encode()).hexdigest()))
+    assert v3["credential"]["type"] == "ec2" and c["secret"] in v3["credential"]["blob"]
+    err(api.post(f"users/{uid}/credentials/OS-EC2", {"tenant_id": "nope" + uniq}), 404)
+    err(api.post(f"users/{admin_id(admin)}/credentials/OS-EC2", {"tenant_id": pid}), 403)
+    ok(api.delete(f"users/{uid}/credentials/OS-EC2/{c['access']}"), 204)
+    err(api.get(f"users/{uid}/credentials/OS-EC2/{c['access']}"), 404)
+    err(api.delete(f"users/{uid}/credentials/OS-EC2/{c['access']}"), 404)
+
+
+def admin_id(admin):
+    return ok(admin.get("users", params={"name": "admin"}))["users"][0]["id"]
+
+
+def test_application_credentials_api(kumo, admin, member, uniq):
+    uid = member["user"]["id"]
+    api = member["api"]
+    rules = [{"path": "/v2.1/servers/*/ips", "method": "GET", "service": "compute"}]
+    exp = "2099-01-02T03:04:05.123456"
+    ac = ok(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "app-" + uniq, "description": "d", "expires_at": exp,
+        "access_rules": rules}}), 201)["application_credential"]
+    assert ac["expires_at"] == exp and ac["description"] == "d" and ac["system"] is None
+    assert ac["user_id"] == uid and ac["project_id"] == member["project"]["id"]
+    assert ac["links"]["self"] == f"{kumo.url}/v3/application_credentials/{ac['id']}"
+    # default roles: those of the token (member, and reader which it implies)
+    assert {r["name"] for r in ac["roles"]} == {"member", "reader"}
+    assert len(ac["secret"]) >= 64
+    rule = ac["access_rules"][0]
+    assert {k: rule[k] for k in ("path", "method", "service")} == rules[0]
+    got = ok(api.get(f"users/{uid}/application_credentials/{ac['id']}"))
+    assert "secret" not in got["application_credential"]
+    assert got["application_credential"]["roles"] == ac["roles"]
+    ac2 = ok(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "app2-" + uniq, "access_rules": rules}}), 201)["application_credential"]
+    assert ac2["access_rules"][0]["id"] == rule["id"]       # identical rules are shared
+    lst = ok(api.get(f"users/{uid}/application_credentials"))["application_credentials"]
+    assert {x["id"] for x in lst} == {ac["id"], ac2["id"]}
+    lst = ok(api.get(f"users/{uid}/application_credentials",
+                     params={"name": "app2-" + uniq}))["application_credentials"]
+    assert [x["id"] for x in lst] == [ac2["id"]]
+    rl = ok(api.get(f"users/{uid}/access_rules"))
+    assert [x["id"] for x in rl["access_rules"]] == [rule["id"]]
+    assert rl["access_rules"][0]["links"]["self"] == f"{kumo.url}/v3/access_rules/{rule['id']}"
+    ok(api.get(f"users/{uid}/access_rules/{rule['id']}"))
+    err(api.delete(f"users/{uid}/access_rules/{rule['id']}"), 403)       # in use
+    # errors
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "app-" + uniq}}), 409)
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "r-" + uniq, "roles": [{"name": "admin"}]}}), 400)      # not in the token
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "r-" + uniq, "roles": [{"id": "x", "name": "y"}]}}), 400)
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "e-" + uniq, "expires_at": "2001-01-01T00:00:00"}}), 400)
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "e-" + uniq, "expires_at": "soon"}}), 400)
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "u-" + uniq, "unrestricted": "yes"}}), 400)
+    err(api.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "a-" + uniq, "access_rules": [{"method": "FETCH"}]}}), 400)
+    # only for oneself, even as admin
+    err(admin.post(f"users/{uid}/application_credentials", {"application_credential": {
+        "name": "adm-" + uniq}}), 403)
+    # an admin may see and delete them; the owner too
+    ok(admin.get(f"users/{uid}/application_credentials/{ac['id']}"))
+    ok(api.delete(f"users/{uid}/application_credentials/{ac['id']}"), 204)
+    err(api.get(f"users/{uid}/application_credentials/{ac['id']}"), 404)
+    ok(admin.delete(f"users/{uid}/application_credentials/{ac2['id']}"), 204)
+    ok(api.delete(f"users/{uid}/access_rules/{rule['id']}"), 204)
+    err(api.get(f"users/{uid}/access_rules/{rule['id']}"), 404)
+
+
+# ---------------------------------------------------------------- schema strictness
+
+@pytest.mark.parametrize("path,key,body", [
+    ("domains", "domain", {"name": "b-{u}", "enabled": "yes"}),
+    ("domains", "domain", {"name": "b-{u}", "enabled": "True"}),
+    ("domains", "domain", {"name": "b-{u}", "enabled": 1}),
+    ("domains", "domain", {"name": "b-{u}", "enabled": None}),
+    ("projects", "project", {"name": "b-{u}", "enabled": "true"}),
+    ("projects", "project", {"name": "b-{u}", "is_domain": "true"}),
+    ("projects", "project", {"name": "b-{u}", "is_domain": 0}),
+    ("projects", "project", {"name": "b-{u}", "domain_id": 42}),
+    ("projects", "project", {"name": "b-{u}", "parent_id": "not an id!"}),
+    ("projects", "project", {"name": "b-{u}", "options": {"immutable": "yes"}}),
+    ("projects", "project", {"name": "b-{u}", "options": {"nope": True}}),
+    ("users", "user", {"name": "b-{u}", "enabled": "yes"}),
+    ("users", "user", {"name": "b-{u}", "default_project_id": 7}),
+    ("users", "user", {"name": "b-{u}", "domain_id": None}),
+    ("users", "user", {"name": "b-{u}", "password": ["x"]}),
+    ("users", "user", {"name": "b-{u}", "options": {"no_such_option": True}}),
+    ("users", "user", {"name": "b-{u}", "options": {"lock_password": "yes"}}),
+    ("users", "user", {"name": "b-{u}", "options": {"multi_factor_auth_rules": [[]]}}),
+    ("users", "user", {"name": "b-{u}", "options": {"multi_factor_auth_rules": [["a", "a"]]}}),
+    ("users", "user", {"name": "b-{u}", "federated": {"idp_id": "x"}}),
+    ("users", "user", {"name": "b-{u}", "federated": [{"idp_id": "x", "protocols": []}]}),
+    ("groups", "group", {"name": "b-{u}", "domain_id": 5}),
+    ("groups", "group", {"name": "b-{u}", "description": 5}),
+    ("roles", "role", {"name": "b-{u}", "description": None}),
+    ("roles", "role", {"name": "b-{u}", "options": {"immutable": 1}}),
+    ("services", "service", {"type": "t", "name": "   "}),
+    ("services", "service", {"type": "t", "enabled": "yes"}),
+    ("regions", "region", {"id": None}),
+    ("regions", "region", {"parent_region_id": 5}),
+])
+def test_bodies_are_type_strict(admin, uniq, path, key, body):
+    """Keystone's JSON schemas: booleans are JSON booleans, ids are strings matching
+    [a-zA-Z0-9-]+, options come from a fixed registry, descriptions are strings."""
+    body = {k: (v.format(u=uniq) if isinstance(v, str) else v) for k, v in body.items()}
+    m = err(admin.post(path, {key: body}), 400)
+    assert "Invalid input" in m
+
+
+def test_updates_are_type_strict(admin, uniq):
+    d = mk_domain(admin, "ts-" + uniq)
+    p = mk_project(admin, "ts-" + uniq, domain_id=d["id"])
+    u = mk_user(admin, "ts-" + uniq)
+    g = mk_group(admin, "ts-" + uniq)
+    role = mk_role(admin, "ts-" + uniq)
+    for path, key, bad in ((f"domains/{d['id']}", "domain", {"enabled": "no"}),
+                           (f"projects/{p['id']}", "project", {"enabled": "false"}),
+                           (f"projects/{p['id']}", "project", {"is_domain": "false"}),
+                           (f"projects/{p['id']}", "project", {"domain_id": 3}),
+                           (f"users/{u['id']}", "user", {"enabled": "no"}),
+                           (f"users/{u['id']}", "user", {"domain_id": []}),
+                           (f"users/{u['id']}", "user", {"options": {"x": 1}}),
+                           (f"groups/{g['id']}", "group", {"domain_id": {}}),
+                           (f"roles/{role['id']}", "role", {"description": None})):
+        err(admin.patch(path, {key: bad}), 400)
+    # nothing changed
+    assert ok(admin.get(f"domains/{d['id']}"))["domain"]["enabled"] is True
+    assert ok(admin.get(f"users/{u['id']}"))["user"]["enabled"] is True
+    # JSON booleans and known options are fine
+    assert ok(admin.patch(f"users/{u['id']}", {"user": {
+        "enabled": False, "options": {"lock_password": True,
+                                      "multi_factor_auth_rules": [["password", "totp"]]}}})
+              )["user"]["options"] == {"lock_password": True,
+                                       "multi_factor_auth_rules": [["password", "totp"]]}
+    assert ok(admin.patch(f"users/{u['id']}", {"user": {"options": {"lock_password": None}}})
+              )["user"]["options"] == {"multi_factor_auth_rules": [["password", "totp"]]}
+    assert ok(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}))[
+        "domain"]["enabled"] is False
+
+
+def test_wrong_content_type_is_400(kumo, admin, uniq):
+    for ct in ("text/plain", "application/x-www-form-urlencoded"):
+        r = admin.request("POST", "domains", data='{"domain": {"name": "ct-%s"}}' % uniq,
+                          headers={"Content-Type": ct})
+        assert "application/json" in err(r, 400)
+    r = admin.request("POST", "domains", data='{"domain": {"name": "ct-%s"}}' % uniq,
+                      headers={"Content-Type": "application/json; charset=UTF-8"})
+    ok(r, 201)
+
+
+# ---------------------------------------------------------------- Keystone details (P2)
+
+def test_project_in_disabled_domain(admin, uniq):
+    d = mk_domain(admin, "dd-" + uniq, enabled=False)
+    m = err(admin.post("projects", {"project": {"name": "p-" + uniq, "domain_id": d["id"]}}),
+            400)
+    assert d["id"] in m and "disabled" in m
+
+
+def test_immutable_roles_projects_domains(admin, uniq):
+    # bootstrap's roles are immutable, as keystone-manage bootstrap makes them
+    for name in ("admin", "member", "reader"):
+        r = ok(admin.get(f"roles/{role_id(admin, name)}"))["role"]
+        assert r["options"] == {"immutable": True}
+        assert "immutable" in err(admin.patch(f"roles/{r['id']}",
+                                              {"role": {"description": ""}}), 403)
+        err(admin.delete(f"roles/{r['id']}"), 403)
+    role = mk_role(admin, "imm-" + uniq, options={"immutable": True})
+    assert role["options"] == {"immutable": True}
+    err(admin.patch(f"roles/{role['id']}", {"role": {"name": "x" + uniq}}), 403)
+    # clearing the option (and only that) is allowed; then anything is
+    err(admin.patch(f"roles/{role['id']}", {"role": {"name": "x" + uniq,
+                                                     "options": {"immutable": False}}}), 403)
+    assert ok(admin.patch(f"roles/{role['id']}", {"role": {"options": {"immutable": False}}})
+              )["role"]["options"] == {"immutable": False}
+    ok(admin.delete(f"roles/{role['id']}"), 204)
+
+    p = mk_project(admin, "imm-" + uniq, options={"immutable": True})
+    assert ok(admin.get(f"projects/{p['id']}"))["project"]["options"] == {"immutable": True}
+    err(admin.patch(f"projects/{p['id']}", {"project": {"description": "x"}}), 403)
+    err(admin.put(f"projects/{p['id']}/tags/t1"), 403)
+    err(admin.put(f"projects/{p['id']}/tags", {"tags": ["a"]}), 403)
+    err(admin.delete(f"projects/{p['id']}"), 403)
+    ok(admin.patch(f"projects/{p['id']}", {"project": {"options": {"immutable": None}}}))
+    ok(admin.delete(f"projects/{p['id']}"), 204)
+
+    d = mk_domain(admin, "imm-" + uniq, options={"immutable": True})
+    err(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}), 403)
+    ok(admin.patch(f"domains/{d['id']}", {"domain": {"options": {"immutable": False}}}))
+    ok(admin.patch(f"domains/{d['id']}", {"domain": {"enabled": False}}))
+    ok(admin.delete(f"domains/{d['id']}"), 204)
+
+
+def test_inexact_name_filters(admin, uniq):
+    a = mk_user(admin, f"Alpha-{uniq}-one")
+    b = mk_user(admin, f"alpha-{uniq}-two")
+    mk_user(admin, f"beta-{uniq}")
+
+    def names(**params):
+        return {u["name"] for u in ok(admin.get("users", params=params))["users"]
+                if uniq in u["name"]}
+
+    assert names(name__startswith="Alpha-") == {a["name"]}
+    assert names(name__istartswith="alpha-") == {a["name"], b["name"]}
+    assert names(name__endswith="-two") == {b["name"]}
+    assert names(name__iendswith="-ONE") == {a["name"]}
+    assert names(name__contains=f"pha-{uniq}") == {a["name"], b["name"]}
+    assert names(name__icontains=f"HA-{uniq}") == {a["name"], b["name"]}
+    assert names(name__contains="%") == set()          # matched literally
+    assert names(name__startswith="alpha", name__endswith="two") == {b["name"]}
+    # the same on the other collections
+    g = mk_group(admin, f"grp-{uniq}-x")
+    assert ids(ok(admin.get("groups", params={"name__contains": f"{uniq}-x"}))["groups"]) == \
+        {g["id"]}
+    p = mk_project(admin, f"prj-{uniq}-x")
+    assert ids(ok(admin.get("projects", params={"name__endswith": f"{uniq}-x"}))
+               ["projects"]) == {p["id"]}
+    r = mk_role(admin, f"rol-{uniq}-x")
+    assert ids(ok(admin.get("roles", params={"name__startswith": f"rol-{uniq}"}))
+               ["roles"]) == {r["id"]}
+    d = mk_domain(admin, f"dom-{uniq}-x")
+    assert ids(ok(admin.get("domains", params={"name__icontains": f"DOM-{uniq}"}))
+               ["domains"]) == {d["id"]}
+
+
+def test_default_attribute_values(admin, uniq):
+    s = ok(admin.post("services", {"service": {"type": "t-" + uniq}}), 201)["service"]
+    assert s["name"] == ""
+    assert ok(admin.get(f"services/{s['id']}"))["service"]["name"] == ""
+    g = mk_group(admin, "gd-" + uniq)
+    assert g["description"] == ""
+    g2 = mk_group(admin, "gd2-" + uniq, description=None)
+    assert g2["description"] is None
+    u = mk_user(admin, "gm-" + uniq)
+    ok(admin.put(f"groups/{g['id']}/users/{u['id']}"), 204)
+    got = ok(admin.get(f"users/{u['id']}/groups"))["groups"]
+    assert got[0]["id"] == g["id"] and got[0]["membership_expires_at"] is None
+    ok(admin.delete(f"services/{s['id']}"), 204)
+
+
+# ---------------------------------------------------------------- OS-EP-FILTER
+
+def test_endpoint_groups_and_catalog_filter(kumo, admin, member, uniq):
+    s1 = ok(admin.post("services", {"service": {"type": "ep1-" + uniq, "name": "a"}}),
+            201)["service"]
+    s2 = ok(admin.post("services", {"service": {"type": "ep2-" + uniq, "name": "b"}}),
+            201)["service"]
+    e1 = ok(admin.post("endpoints", {"endpoint": {"service_id": s1["id"], "interface": "public",
+                                                  "url": "http://e1"}}), 201)["endpoint"]
+    e2 = ok(admin.post("endpoints", {"endpoint": {"service_id": s2["id"], "interface": "public",
+                                                  "url": "http://e2"}}), 201)["endpoint"]
+    eg = ok(admin.post("OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+        "name": "eg-" + uniq, "description": "d", "filters": {"service_id": s1["id"]}}}),
+        201)["endpoint_group"]
+    assert eg["filters"] == {"service_id": s1["id"]}
+    assert eg["links"]["self"] == f"{kumo.url}/v3/OS-EP-FILTER/endpoint_groups/{eg['id']}"
+    assert eg["id"] in ids(ok(admin.get("OS-EP-FILTER/endpoint_groups"))["endpoint_groups"])
+    assert ok(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}"))["endpoint_group"] == eg
+    ok(admin.head(f"OS-EP-FILTER/endpoint_groups/{eg['id']}"))
+    assert ids(ok(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/endpoints"))
+               ["endpoints"]) == {e1["id"]}
+    err(admin.post("OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+        "name": "x", "filters": {"colour": "red"}}}), 400)
+    err(admin.post("OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+        "name": "x", "filters": {}}}), 400)
+    err(admin.get("OS-EP-FILTER/endpoint_groups/nope" + uniq), 404)
+
+    pid = member["project"]["id"]
+    catalog = ok(member["api"].get("auth/catalog"))["catalog"]
+    assert {s1["id"], s2["id"]} <= {s["id"] for s in catalog}
+    # associating an endpoint group with the project filters its catalog
+    ok(admin.put(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/projects/{pid}"), 204)
+    got = ok(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/projects/{pid}"))
+    assert got["project_endpoint_group"]["project_id"] == pid
+    assert ids(ok(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/projects"))
+               ["projects"]) == {pid}
+    assert ids(ok(admin.get(f"OS-EP-FILTER/projects/{pid}/endpoint_groups"))
+               ["endpoint_groups"]) == {eg["id"]}
+    catalog = ok(member["api"].get("auth/catalog"))["catalog"]
+    assert [s["id"] for s in catalog] == [s1["id"]]
+    tok = requests.get(f"{kumo.url}/v3/auth/tokens", timeout=30,
+                       headers={"X-Auth-Token": admin.token,
+                                "X-Subject-Token": member["token"]}).json()["token"]
+    assert [s["id"] for s in tok["catalog"]] == [s1["id"]]
+    # plus one endpoint directly
+    ok(admin.put(f"OS-EP-FILTER/projects/{pid}/endpoints/{e2['id']}"), 204)
+    ok(admin.head(f"OS-EP-FILTER/projects/{pid}/endpoints/{e2['id']}"), 204)
+    assert ids(ok(admin.get(f"OS-EP-FILTER/projects/{pid}/endpoints"))["endpoints"]) == \
+        {e1["id"], e2["id"]}
+    assert ids(ok(admin.get(f"OS-EP-FILTER/endpoints/{e2['id']}/projects"))["projects"]) == \
+        {pid}
+    assert {s["id"] for s in ok(member["api"].get("auth/catalog"))["catalog"]} == \
+        {s1["id"], s2["id"]}
+    # other projects keep the full catalog
+    assert len(ok(admin.get("auth/catalog"))["catalog"]) > 2
+    # updates and removals
+    eg2 = ok(admin.patch(f"OS-EP-FILTER/endpoint_groups/{eg['id']}", {"endpoint_group": {
+        "name": "eg2-" + uniq, "filters": {"service_id": s2["id"]}}}))["endpoint_group"]
+    assert eg2["name"] == "eg2-" + uniq and eg2["filters"] == {"service_id": s2["id"]}
+    assert [s["id"] for s in ok(member["api"].get("auth/catalog"))["catalog"]] == [s2["id"]]
+    ok(admin.delete(f"OS-EP-FILTER/projects/{pid}/endpoints/{e2['id']}"), 204)
+    err(admin.delete(f"OS-EP-FILTER/projects/{pid}/endpoints/{e2['id']}"), 404)
+    ok(admin.delete(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/projects/{pid}"), 204)
+    err(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}/projects/{pid}"), 404)
+    assert {s1["id"], s2["id"]} <= {s["id"] for s in
+                                    ok(member["api"].get("auth/catalog"))["catalog"]}
+    ok(admin.delete(f"OS-EP-FILTER/endpoint_groups/{eg['id']}"), 204)
+    err(admin.get(f"OS-EP-FILTER/endpoint_groups/{eg['id']}"), 404)
+    # only admins manage them
+    err(member["api"].get("OS-EP-FILTER/endpoint_groups"), 403)
+    for s in (s1, s2):
+        ok(admin.delete(f"services/{s['id']}"), 204)
+
+
+# ---------------------------------------------------------------- policies, consumers
+
+def test_policies_and_consumers(kumo, admin, member, uniq):
+    p = ok(admin.post("policies", {"policy": {"blob": "b-" + uniq, "type": "t-" + uniq,
+                                              "x": 1}}), 201)["policy"]
+    assert p["blob"] == "b-" + uniq and p["type"] == "t-" + uniq and p["x"] == 1
+    assert p["links"]["self"] == f"{kumo.url}/v3/policies/{p['id']}"
+    assert p["id"] in ids(ok(admin.get("policies"))["policies"])
+    upd = ok(admin.patch(f"policies/{p['id']}", {"policy": {"type": "u-" + uniq}}))["policy"]
+    assert upd["type"] == "u-" + uniq and upd["blob"] == "b-" + uniq
+    assert ok(admin.get(f"policies/{p['id']}"))["policy"] == upd
+    err(admin.post("policies", {"policy": {"type": "t"}}), 400)
+    err(admin.post("policies", {"policy": {"blob": 1, "type": "t"}}), 400)
+    err(member["api"].get("policies"), 403)
+    ok(admin.delete(f"policies/{p['id']}"), 204)
+    err(admin.get(f"policies/{p['id']}"), 404)
+
+    c = ok(admin.post("OS-OAUTH1/consumers", {"consumer": {"description": "d-" + uniq}}),
+           201)["consumer"]
+    assert c["description"] == "d-" + uniq and len(c["secret"]) == 32
+    assert c["links"]["self"] == f"{kumo.url}/v3/OS-OAUTH1/consumers/{c['id']}"
+    got = ok(admin.get(f"OS-OAUTH1/consumers/{c['id']}"))["consumer"]
+    assert "secret" not in got and got["description"] == "d-" + uniq
+    assert c["id"] in ids(ok(admin.get("OS-OAUTH1/consumers"))["consumers"])
+    upd = ok(admin.patch(f"OS-OAUTH1/consumers/{c['id']}", {"consumer": {"description": "n"}}))
+    assert upd["consumer"]["description"] == "n"
+    err(admin.patch(f"OS-OAUTH1/consumers/{c['id']}", {"consumer": {"secret": "s"}}), 400)
+    ok(admin.delete(f"OS-OAUTH1/consumers/{c['id']}"), 204)
+    err(admin.get(f"OS-OAUTH1/consumers/{c['id']}"), 404)
+
+
+# ---------------------------------------------------------------- domain configuration
+
+def test_domain_config(admin, member, uniq):
+    d = mk_domain(admin, "cfg-" + uniq)
+    cfg = {"identity": {"driver": "ldap"},
+           "ldap": {"url": "ldap://x:389/", "user_tree_dn": "ou=Users,dc=x", "password": "pw"}}
+    base = f"domains/{d['id']}/config"
+    err(admin.get(base), 404)
+    created = ok(admin.put(base, {"config": cfg}), 201)["config"]
+    # the sensitive password is kept but never shown
+    assert created == {"identity": {"driver": "ldap"},
+                       "ldap": {"url": "ldap://x:389/", "user_tree_dn": "ou=Users,dc=x"}}
+    assert ok(admin.get(base))["config"] == created
+    assert ok(admin.get(base + "/ldap"))["config"] == {"ldap": created["ldap"]}
+    assert ok(admin.get(base + "/ldap/url"))["config"] == {"url": "ldap://x:389/"}
+    err(admin.get(base + "/ldap/password"), 404)
+    err(admin.get(base + "/ldap/user"), 404)
+    err(admin.get(base + "/nope"), 403)
+    err(admin.get(base + "/ldap/nope"), 403)
+    # PUT again replaces (200)
+    assert ok(admin.put(base, {"config": {"identity": {"driver": "sql"}}}))["config"] == \
+        {"identity": {"driver": "sql"}}
+    ok(admin.put(base, {"config": cfg}))
+    # PATCH merges; with a group or option only that
+    upd = ok(admin.patch(base, {"config": {"identity": {"list_limit": 5}}}))["config"]
+    assert upd["identity"] == {"driver": "ldap", "list_limit": 5}
+    upd = ok(admin.patch(base + "/ldap", {"config": {"ldap": {"url": "ldap://y"}}}))["config"]
+    assert upd["ldap"]["url"] == "ldap://y"
+    upd = ok(admin.patch(base + "/identity/driver", {"config": {"driver": "x"}}))["config"]
+    assert upd["identity"]["driver"] == "x"
+    err(admin.patch(base + "/ldap", {"config": {"identity": {"driver": "x"}}}), 403)
+    err(admin.patch(base + "/ldap/user", {"config": {"user": "cn=u"}}), 404)
+    err(admin.put(base, {"config": {"nope": {"a": 1}}}), 403)
+    err(admin.put(base, {"config": {"ldap": {}}}), 403)
+    err(admin.put(base, {"config": {}}), 403)
+    # deletes
+    ok(admin.delete(base + "/identity/driver"), 204)
+    err(admin.get(base + "/identity/driver"), 404)
+    ok(admin.delete(base + "/identity"), 204)
+    err(admin.get(base + "/identity"), 404)
+    err(admin.delete(base + "/identity"), 404)
+    ok(admin.delete(base), 204)
+    err(admin.get(base), 404)
+    err(admin.get("domains/nope" + uniq + "/config"), 404)
+    err(member["api"].get(base), 403)
+    # the defaults
+    dflt = ok(admin.get("domains/config/default"))["config"]
+    assert dflt["identity"] == {"driver": "sql", "list_limit": None}
+    assert dflt["ldap"]["url"] == "ldap://localhost" and "password" not in dflt["ldap"]
+    assert ok(admin.get("domains/config/ldap/default"))["config"] == {"ldap": dflt["ldap"]}
+    assert ok(admin.get("domains/config/ldap/url/default"))["config"] == \
+        {"url": "ldap://localhost"}
+    err(admin.get("domains/config/nope/default"), 403)
+    # security compliance is readable by anyone (Kumo has no password rules)
+    sc = ok(member["api"].get("domains/default/config/security_compliance"))["config"]
+    assert sc == {"password_regex": None, "password_regex_description": None}
+
+
+# ---------------------------------------------------------------- OS-REVOKE, limits
+
+def test_revoke_events(kumo, admin, member, uniq):
+    u = mk_user(admin, "rev-" + uniq)
+    before = ok(admin.get("OS-REVOKE/events"))["events"]
+    ok(admin.patch(f"users/{u['id']}", {"user": {"enabled": False}}))
+    lst = ok(admin.get("OS-REVOKE/events"))
+    assert lst["links"]["self"] == f"{kumo.url}/v3/OS-REVOKE/events"
+    mine = [e for e in lst["events"] if e.get("user_id") == u["id"]]
+    assert len(mine) == 1 and len(lst["events"]) > len(before)
+    assert set(mine[0]) == {"user_id", "issued_before", "revoked_at"}
+    since = mine[0]["revoked_at"]
+    assert all(e["revoked_at"] > since for e in
+               ok(admin.get("OS-REVOKE/events", params={"since": since}))["events"])
+    err(admin.get("OS-REVOKE/events", params={"since": "garbage"}), 400)
+    err(member["api"].get("OS-REVOKE/events"), 403)
+
+
+def test_limits(kumo, admin, member, uniq):
+    s = ok(admin.post("services", {"service": {"type": "lim-" + uniq}}), 201)["service"]
+    assert ok(admin.get("limits/model"))["model"]["name"] == "flat"
+    regs = ok(admin.post("registered_limits", {"registered_limits": [
+        {"service_id": s["id"], "resource_name": "cores", "default_limit": 10},
+        {"service_id": s["id"], "region_id": kumo.region, "resource_name": "ram",
+         "default_limit": 1024, "description": "d"}]}), 201)["registered_limits"]
+    assert [r["resource_name"] for r in regs] == ["cores", "ram"]
+    assert regs[0]["region_id"] is None and regs[1]["region_id"] == kumo.region
+    assert regs[0]["links"]["self"] == f"{kumo.url}/v3/registered_limits/{regs[0]['id']}"
+    err(admin.post("registered_limits", {"registered_limits": [
+        {"service_id": s["id"], "resource_name": "cores", "default_limit": 1}]}), 409)
+    err(admin.post("registered_limits", {"registered_limits": [
+        {"service_id": "nope" + uniq, "resource_name": "x", "default_limit": 1}]}), 400)
+    err(admin.post("registered_limits", {"registered_limits": [
+        {"service_id": s["id"], "resource_name": "x", "default_limit": "1"}]}), 400)
+    err(admin.post("registered_limits", {"registered_limits": []}), 400)
+    lst = ok(member["api"].get("registered_limits", params={"service_id": s["id"]}))
+    assert ids(lst["registered_limits"]) == ids(regs)
+
+    pid = member["project"]["id"]
+    lims = ok(admin.post("limits", {"limits": [
+        {"project_id": pid, "service_id": s["id"], "resource_name": "cores",
+         "resource_limit": 5}]}), 201)["limits"]
+    lim = lims[0]
+    assert lim["project_id"] == pid and lim["domain_id"] is None and lim["resource_limit"] == 5
+    err(admin.post("limits", {"limits": [
+        {"project_id": pid, "service_id": s["id"], "resource_name": "cores",
+         "resource_limit": 6}]}), 409)
+    err(admin.post("limits", {"limits": [                       # no registered limit
+        {"project_id": pid, "service_id": s["id"], "resource_name": "disks",
+         "resource_limit": 6}]}), 403)
+    err(admin.post("limits", {"limits": [
+        {"project_id": pid, "domain_id": "default", "service_id": s["id"],
+         "resource_name": "cores", "resource_limit": 6}]}), 400)
+    dl = ok(admin.post("limits", {"limits": [
+        {"domain_id": "default", "service_id": s["id"], "resource_name": "cores",
+         "resource_limit": 50}]}), 201)["limits"][0]
+    # the member sees its project's limits; its own is readable
+    assert ids(ok(member["api"].get("limits"))["limits"]) == {lim["id"]}
+    ok(member["api"].get(f"limits/{lim['id']}"))
+    err(member["api"].get(f"limits/{dl['id']}"), 403)
+    upd = ok(admin.patch(f"limits/{lim['id']}", {"limit": {"resource_limit": 7}}))["limit"]
+    assert upd["resource_limit"] == 7
+    err(admin.patch(f"limits/{lim['id']}", {"limit": {"resource_name": "x"}}), 400)
+    # a registered limit in use can't change
+    err(admin.patch(f"registered_limits/{regs[0]['id']}",
+                    {"registered_limit": {"default_limit": 3}}), 403)
+    err(admin.delete(f"registered_limits/{regs[0]['id']}"), 403)
+    err(member["api"].delete(f"limits/{lim['id']}"), 403)
+    ok(admin.delete(f"limits/{lim['id']}"), 204)
+    ok(admin.delete(f"limits/{dl['id']}"), 204)
+    err(admin.get(f"limits/{lim['id']}"), 404)
+    upd = ok(admin.patch(f"registered_limits/{regs[0]['id']}",
+                         {"registered_limit": {"default_limit": 3}}))["registered_limit"]
+    assert upd["default_limit"] == 3
+    for r in regs:
+        ok(admin.delete(f"registered_limits/{r['id']}"), 204)
+    err(admin.get(f"registered_limits/{regs[0]['id']}"), 404)
+    ok(admin.delete(f"services/{s['id']}"), 204)
+
+
+# ---------------------------------------------------------------- JSON-Home
+
+def test_json_home(kumo):
+    rel = "https://docs.openstack.org/api/openstack-identity/3/"
+    for path, prefix in (("/v3", ""), ("/", "/v3")):
+        r = requests.get(kumo.url + path, headers={"Accept": "application/json-home"},
+                         timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"] == "application/json-home"
+        res = r.json()["resources"]
+        assert res[rel + "rel/users"] == {"href": prefix + "/users"}
+        assert res[rel + "rel/user"] == {"href-template": prefix + "/users/{user_id}",
+                                         "href-vars": {"user_id": rel + "param/user_id"}}
+        assert res[rel + "rel/domain_config_option"]["href-vars"]["group"] == \
+            rel + "param/config_group"
+        assert res[rel + "rel/limits"]["hints"] == {"status": "experimental"}
+        assert rel + "ext/OS-EP-FILTER/1.0/rel/endpoint_groups" in res
+        assert rel + "rel/application_credentials" in res
+    # the plain version documents stay as they were
+    assert requests.get(kumo.url + "/v3", timeout=30).json()["version"]["id"] == "v3.14"
+    assert requests.get(kumo.url + "/", timeout=30).status_code == 300

@@ -374,6 +374,39 @@ def test_invalid_subject_tokens_are_404(kumo, admin, world):
     assert r.status_code == 401
 
 
+def test_token_never_echoed_in_errors(kumo, admin, world):
+    """Keystone says "Could not find token: <token>"; a token is a secret, so Kumo doesn't."""
+    good = world.token()
+    bad = good[:-5]
+    for r in (validate(kumo, admin.token, bad), validate(kumo, admin.token, bad, method="HEAD"),
+              post_auth(kumo, token_body(bad)),
+              requests.delete(kumo.url + "/v3/auth/tokens", timeout=30,
+                              headers={"X-Auth-Token": admin.token, "X-Subject-Token": bad})):
+        assert r.status_code == 404, r.text
+        assert bad[:40] not in r.text
+        if r.content:
+            assert r.json()["error"]["message"] == "Could not find token."
+    # nor a password, in a malformed body or in a type error
+    secret = "s3cret-" + world.password
+    r = requests.post(kumo.url + "/v3/auth/tokens", timeout=30,
+                      data='{"auth": {"identity": {"password": "' + secret,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and secret not in r.text
+    r = admin.post("users", json={"user": {"name": "echo-" + world.password, "password": 42}})
+    assert r.status_code == 400 and "42" not in r.json()["error"]["message"]
+    r = requests.post(f"{kumo.url}/v3/users/{world.user['id']}/password", timeout=30,
+                      json={"user": {"original_password": ["leak-" + secret], "password": "x"}})
+    assert r.status_code == 400 and secret not in r.text
+    # nor when the error quotes the whole object (a missing or unknown member)
+    r = admin.post("users", json={"user": {"password": secret}})
+    assert r.status_code == 400 and "name" in r.text and secret not in r.text
+    r = admin.post(f"users/{world.user['id']}/application_credentials",
+                   json={"application_credential": {"secret": secret}})
+    assert r.status_code in (400, 403) and secret not in r.text
+    r = admin.post("credentials", json={"credential": {"blob": secret, "type": "x"}})
+    assert r.status_code == 400 and secret not in r.text
+
+
 def test_delete_revokes(kumo, admin, world):
     subject = world.token(world.project_scope())
     assert validate(kumo, admin.token, subject).status_code == 200
@@ -543,3 +576,157 @@ def test_fernet_rotation_keeps_tokens(kumo, admin):
     after = kumo.token(kumo.admin_user, kumo.admin_password)
     assert validate(kumo, after, before).status_code == 200
     assert validate(kumo, admin.token, after).status_code == 200
+
+
+# ---------------------------------------------------------------- application credentials
+
+def appcred_body(secret, ac_id=None, name=None, user=None, scope=None):
+    ac = {"secret": secret}
+    if ac_id:
+        ac["id"] = ac_id
+    if name:
+        ac["name"] = name
+    if user:
+        ac["user"] = user
+    body = {"auth": {"identity": {"methods": ["application_credential"],
+                                  "application_credential": ac}}}
+    if scope is not None:
+        body["auth"]["scope"] = scope
+    return body
+
+
+def test_application_credential_auth(kumo, admin, world, uniq):
+    """Issue with an application credential by id and by name+user: project scope from the
+    credential, only its roles, "application_credential" in the token; its limits."""
+    reader = [r for r in admin.get("roles", params={"name": "reader"}).json()["roles"]]
+    tok = world.token(world.project_scope())
+    api = Api(kumo.url, tok)
+    uid = world.user["id"]
+    # the world's role implies nothing: give the user reader too, then restrict to it
+    r = admin.put(f"projects/{world.project['id']}/users/{uid}/roles/{reader[0]['id']}")
+    assert r.status_code == 204
+    tok = world.token(world.project_scope())
+    api = Api(kumo.url, tok)
+    r = api.post(f"users/{uid}/application_credentials",
+                 json={"application_credential": {"name": "ac-" + uniq,
+                                                  "roles": [{"name": "reader"}]}})
+    assert r.status_code == 201, r.text
+    ac = r.json()["application_credential"]
+    secret = ac["secret"]
+    assert ac["project_id"] == world.project["id"] and ac["unrestricted"] is None
+    assert [x["id"] for x in ac["roles"]] == [reader[0]["id"]]
+
+    r = post_auth(kumo, appcred_body(secret, ac_id=ac["id"]))
+    assert r.status_code == 201, r.text
+    t = r.json()["token"]
+    assert t["methods"] == ["application_credential"]
+    assert t["project"]["id"] == world.project["id"]
+    assert [x["id"] for x in t["roles"]] == [reader[0]["id"]]
+    assert t["application_credential"] == {"id": ac["id"], "name": "ac-" + uniq,
+                                           "restricted": True}
+    actok = r.headers["X-Subject-Token"]
+    v = validate(kumo, admin.token, actok)
+    assert v.status_code == 200 and v.json()["token"]["application_credential"]["id"] == ac["id"]
+    assert [x["name"] for x in v.json()["token"]["roles"]] == ["reader"]
+
+    # by name and user (id, or name + domain)
+    r = post_auth(kumo, appcred_body(secret, name="ac-" + uniq, user={"id": uid}))
+    assert r.status_code == 201, r.text
+    r = post_auth(kumo, appcred_body(secret, name="ac-" + uniq,
+                                     user={"name": world.user["name"],
+                                           "domain": {"id": "default"}}))
+    assert r.status_code == 201, r.text
+    # wrong secret, unknown id or name, a scope asked for: 401
+    assert post_auth(kumo, appcred_body("nope", ac_id=ac["id"])).json() == UNAUTHORIZED
+    assert post_auth(kumo, appcred_body(secret, ac_id="0" * 32)).status_code == 401
+    assert post_auth(kumo, appcred_body(secret, name="x" + uniq,
+                                        user={"id": uid})).status_code == 401
+    assert post_auth(kumo, appcred_body(secret, ac_id=ac["id"],
+                                        scope=world.project_scope())).status_code == 401
+    # incomplete data: 400
+    assert post_auth(kumo, appcred_body(secret)).status_code == 400
+    assert post_auth(kumo, appcred_body(secret, name="ac-" + uniq)).status_code == 400
+    # a delegated token can't be exchanged, nor manage credentials when restricted
+    r = post_auth(kumo, token_body(actok))
+    assert r.status_code == 403, r.text
+    acapi = Api(kumo.url, actok)
+    r = acapi.post(f"users/{uid}/application_credentials",
+                   json={"application_credential": {"name": "nested-" + uniq}})
+    assert r.status_code == 403, r.text
+    assert acapi.get(f"users/{uid}/application_credentials").status_code == 200
+    assert acapi.get("credentials").json()["credentials"] == []
+
+    # losing the role the credential carries: its tokens stop working, and (as in
+    # Keystone) a removed direct grant deletes the user's credentials on the project
+    r = admin.delete(f"projects/{world.project['id']}/users/{uid}/roles/{reader[0]['id']}")
+    assert r.status_code == 204
+    assert validate(kumo, admin.token, actok).status_code == 404
+    assert api.get(f"users/{uid}/application_credentials/{ac['id']}").status_code in (401, 404)
+
+
+def test_application_credential_expiry_and_delete(kumo, admin, world, uniq):
+    tok = world.token(world.project_scope())
+    api = Api(kumo.url, tok)
+    uid = world.user["id"]
+    soon = (datetime.datetime.utcnow() + datetime.timedelta(seconds=3)).isoformat()
+    r = api.post(f"users/{uid}/application_credentials",
+                 json={"application_credential": {"name": "exp-" + uniq, "expires_at": soon,
+                                                  "secret": "my-own-secret-" + uniq,
+                                                  "unrestricted": True}})
+    assert r.status_code == 201, r.text
+    ac = r.json()["application_credential"]
+    assert ac["secret"] == "my-own-secret-" + uniq and ac["unrestricted"] is True
+    assert ac["expires_at"].startswith(soon[:19])
+    r = post_auth(kumo, appcred_body("my-own-secret-" + uniq, ac_id=ac["id"]))
+    assert r.status_code == 201, r.text
+    t = r.json()["token"]
+    # the token never outlives the credential
+    assert t["expires_at"][:19] <= ac["expires_at"][:19]
+    assert t["application_credential"]["restricted"] is False
+    actok = r.headers["X-Subject-Token"]
+    # an unrestricted credential's token may manage credentials
+    r = Api(kumo.url, actok).post(f"users/{uid}/application_credentials",
+                                  json={"application_credential": {"name": "n2-" + uniq}})
+    assert r.status_code == 201, r.text
+    ac2 = r.json()["application_credential"]
+    time.sleep(3.2)
+    assert post_auth(kumo, appcred_body("my-own-secret-" + uniq,
+                                        ac_id=ac["id"])).status_code == 401
+    assert validate(kumo, admin.token, actok).status_code == 404
+    # deleting a credential ends its tokens
+    r = post_auth(kumo, appcred_body(ac2["secret"], ac_id=ac2["id"]))
+    assert r.status_code == 201
+    t2 = r.headers["X-Subject-Token"]
+    assert api.delete(f"users/{uid}/application_credentials/{ac2['id']}").status_code == 204
+    assert validate(kumo, admin.token, t2).status_code == 404
+    assert post_auth(kumo, appcred_body(ac2["secret"], ac_id=ac2["id"])).status_code == 401
+    # deleting the user deletes its credentials
+    assert admin.delete(f"users/{uid}").status_code == 204
+    assert admin.get(f"users/{uid}/application_credentials/{ac['id']}").status_code == 404
+
+
+def test_application_credential_access_rules(kumo, admin, world, uniq):
+    """A credential with access rules: its tokens are only for validators that enforce the
+    rules (OpenStack-Identity-Access-Rules >= 1.0); Kumo's own services don't, so they refuse
+    them, as Keystone refuses them to an old keystonemiddleware."""
+    api = Api(kumo.url, world.token(world.project_scope()))
+    uid = world.user["id"]
+    rules = [{"service": "compute", "method": "GET", "path": "/v2.1/servers"}]
+    r = api.post(f"users/{uid}/application_credentials",
+                 json={"application_credential": {"name": "ar-" + uniq, "access_rules": rules}})
+    assert r.status_code == 201, r.text
+    ac = r.json()["application_credential"]
+    r = post_auth(kumo, appcred_body(ac["secret"], ac_id=ac["id"]))
+    assert r.status_code == 201, r.text
+    t = r.json()["token"]
+    assert [{k: x[k] for k in ("service", "method", "path")}
+            for x in t["application_credential"]["access_rules"]] == rules
+    tok = r.headers["X-Subject-Token"]
+    assert Api(kumo.url, tok).get(f"users/{uid}").status_code == 401
+    assert validate(kumo, admin.token, tok).status_code == 404
+    r = requests.get(kumo.url + "/v3/auth/tokens", timeout=30,
+                     headers={"X-Auth-Token": admin.token, "X-Subject-Token": tok,
+                              "OpenStack-Identity-Access-Rules": "1.0"})
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["application_credential"]["access_rules"][0]["path"] == \
+        "/v2.1/servers"
