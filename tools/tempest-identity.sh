@@ -112,6 +112,9 @@ nova = false
 glance = false
 cinder = false
 swift = false
+
+[identity-feature-enabled]
+access_rules = true
 EOF
 export TEMPEST_ADMIN_PASSWORD="$ADMIN_PW" TEMPEST_AUTH_URL="$URL" TEMPEST_REGION=RegionOne
 export TEMPEST_IMAGE_REF=none TEMPEST_FLAVOR_REF=none-1 TEMPEST_FLAVOR_REF_ALT=none-2
