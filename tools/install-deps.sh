@@ -13,7 +13,8 @@ PKGS=(
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev
 	libmariadb-dev libssl-dev librabbitmq-dev libvirt-dev uuid-dev libcrypt-dev
 	# run and test
-	python3-openstackclient python3-pytest python3-requests tempest python3-os-testr
+	python3-openstackclient python3-glanceclient python3-neutronclient
+	python3-pytest python3-requests tempest python3-os-testr
 	mariadb-server mariadb-client sqlite3 wrk curl jq procps ca-certificates
 	# the network data plane (agents) and its tests: namespaces, nftables, DHCP
 	iproute2 nftables dnsmasq-base udhcpc iputils-ping
