@@ -26,6 +26,12 @@
 	"id, agent_type, binary_name, host, topic, admin_state_up, heartbeat_at, started_at," \
 	" created_at, configurations, availability_zone, description"
 
+static void internal_error(kreq *r)
+{
+	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error while "
+	          "processing your request.");
+}
+
 /* "YYYY-MM-DD HH:MM:SS" of a time in microseconds (UTC). */
 static json_t *agent_time(const json_t *us)
 {
@@ -97,8 +103,7 @@ static void list_agents(kreq *r)
 	json_t *rows = kdb_query_json(net_db, "SELECT " AGENT_COLS " FROM net_agent"
 	                              " ORDER BY created_at, id", "");
 	if (!rows) {
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-		          "while processing your request.");
+		internal_error(r);
 		return;
 	}
 	int64_t now = kutil_now_us();
@@ -162,11 +167,11 @@ static void update_agent(kreq *r)
 		ok = kdb_run(net_db, NULL, "UPDATE net_agent SET admin_state_up = ? WHERE id = ?",
 		             "bs", json_is_true(asu), id) == KDB_DONE;
 	if (ok && desc)
-		ok = kdb_run(net_db, NULL, "UPDATE net_agent SET description = ? WHERE id = ?", "ss",
-		             json_is_string(desc) ? json_string_value(desc) : "", id) == KDB_DONE;
+		ok = kdb_run(net_db, NULL, "UPDATE net_agent SET description = ? WHERE id = ?",
+		             "ss", json_is_string(desc) ? json_string_value(desc) : "", id) ==
+		     KDB_DONE;
 	if (!ok) {
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-		          "while processing your request.");
+		internal_error(r);
 		return;
 	}
 	net_notify("agent", id);
@@ -189,8 +194,7 @@ static void delete_agent(kreq *r)
 	if (!net_enforce(r, "delete_agent", a))
 		return;
 	if (kdb_run(net_db, NULL, "DELETE FROM net_agent WHERE id = ?", "s", id) != KDB_DONE) {
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-		          "while processing your request.");
+		internal_error(r);
 		return;
 	}
 	kresp_status(r, 204);

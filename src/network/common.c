@@ -121,8 +121,10 @@ net_listq *net_listq_parse(kreq *r, const char *const *sortable)
 			errno = 0;
 			long long l = strtoll(v, &end, 10);
 			if (!*v || *end || errno || l < 0) {
-				net_error(r, 400, "BadRequest", "Bad limit request: Limit must be an "
-				          "integer 0 or greater and not '%s'.", v);
+				net_error(r, 400, "BadRequest",
+				          "Bad limit request: Limit must be an "
+				          "integer 0 or greater and not '%s'.",
+				          v);
 				return NULL;
 			}
 			q->limit = l;
@@ -581,13 +583,18 @@ void net_respond_list(kreq *r, const char *collection, json_t *items, net_listq 
 		json_t *links = json_array();
 		bool short_page = (int64_t)m < q->limit;
 		if (!(short_page && !q->page_reverse))
-			json_array_append_new(links, json_pack("{s:s,s:s}", "rel", "next", "href",
-			                      page_href(p, m ? kjson_str(v[m - 1], "id") : NULL, false)));
+			json_array_append_new(
+			        links, json_pack("{s:s,s:s}", "rel", "next", "href",
+			                         page_href(p, m ? kjson_str(v[m - 1], "id") : NULL,
+			                                   false)));
 		if (!(short_page && q->page_reverse))
-			json_array_append_new(links, json_pack("{s:s,s:s}", "rel", "previous", "href",
-			                      page_href(p, m ? kjson_str(v[0], "id") : NULL, true)));
+			json_array_append_new(
+			        links,
+			        json_pack("{s:s,s:s}", "rel", "previous", "href",
+			                  page_href(p, m ? kjson_str(v[0], "id") : NULL, true)));
 		if (json_array_size(links))
-			json_object_set_new(body, kpool_printf(r->pool, "%s_links", collection), links);
+			json_object_set_new(body, kpool_printf(r->pool, "%s_links", collection),
+			                    links);
 		else
 			json_decref(links);
 	}
@@ -646,7 +653,8 @@ static void std_attrs(json_t *obj)
 
 static int cmp_str_json(const void *a, const void *b)
 {
-	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+	return strcmp(json_string_value(*(json_t *const *)a),
+	              json_string_value(*(json_t *const *)b));
 }
 
 static void sort_strings(json_t *arr)
@@ -823,7 +831,8 @@ json_t *net_body(kreq *r, const char *member, const char *collection, bool *bulk
 			json_t *inner = json_is_object(e) ? json_object_get(e, member) : NULL;
 			json_t *o = inner ? inner : e;
 			if (!json_is_object(o)) {
-				net_error(r, 400, NULL, "Object '%s' contains invalid data", member);
+				net_error(r, 400, NULL, "Object '%s' contains invalid data",
+				          member);
 				return NULL;
 			}
 			json_array_append(list, o);
@@ -947,7 +956,8 @@ static const char *check_value(kreq *r, json_t *obj, const net_attr *a, bool *in
 		if (max > 0) {
 			/* characters, not bytes */
 			size_t chars = 0;
-			for (const unsigned char *c = (const unsigned char *)json_string_value(v); *c; c++)
+			for (const unsigned char *c = (const unsigned char *)json_string_value(v);
+			     *c; c++)
 				if ((*c & 0xc0) != 0x80)
 					chars++;
 			if (chars > (size_t)max)
@@ -988,11 +998,14 @@ static const char *check_value(kreq *r, json_t *obj, const net_attr *a, bool *in
 		}
 		if (a->min < a->max) {
 			if (n < a->min)
-				return kpool_printf(pool, "'%lld' is too small - must be at least '%lld'",
+				return kpool_printf(pool,
+				                    "'%lld' is too small - must be at least '%lld'",
 				                    (long long)n, (long long)a->min);
 			if (n > a->max)
-				return kpool_printf(pool, "'%lld' is too large - must be no larger than "
-				                    "'%lld'", (long long)n, (long long)a->max);
+				return kpool_printf(pool,
+				                    "'%lld' is too large - must be no larger than "
+				                    "'%lld'",
+				                    (long long)n, (long long)a->max);
 		}
 		json_object_set_new(obj, a->name, json_integer(n));
 		return NULL;
@@ -1003,7 +1016,8 @@ static const char *check_value(kreq *r, json_t *obj, const net_attr *a, bool *in
 		return NULL;
 	case NET_A_IP:
 		if (!json_is_string(v) || !valid_ip(json_string_value(v)))
-			return kpool_printf(pool, "'%s' is not a valid IP address", py_str(pool, v));
+			return kpool_printf(pool, "'%s' is not a valid IP address",
+			                    py_str(pool, v));
 		return NULL;
 	case NET_A_CIDR:
 		if (!json_is_string(v) || !valid_cidr(json_string_value(v)))
@@ -1011,7 +1025,8 @@ static const char *check_value(kreq *r, json_t *obj, const net_attr *a, bool *in
 		return NULL;
 	case NET_A_MAC:
 		if (!json_is_string(v) || net_check_mac(json_string_value(v)))
-			return kpool_printf(pool, "'%s' is not a valid MAC address", py_str(pool, v));
+			return kpool_printf(pool, "'%s' is not a valid MAC address",
+			                    py_str(pool, v));
 		return NULL;
 	case NET_A_LIST:
 		if (!json_is_array(v))
@@ -1082,8 +1097,10 @@ bool net_validate(kreq *r, json_t *obj, const net_attr *attrs, size_t n, bool cr
 				return false;
 			}
 			if ((attrs[i].flags & NET_A_REQUIRED) && !present) {
-				net_error(r, 400, NULL, "Failed to parse request. Required attribute '%s' "
-				          "not specified", attrs[i].name);
+				net_error(r, 400, NULL,
+				          "Failed to parse request. Required attribute '%s' "
+				          "not specified",
+				          attrs[i].name);
 				return false;
 			}
 		}
@@ -1114,8 +1131,8 @@ bool net_validate(kreq *r, json_t *obj, const net_attr *attrs, size_t n, bool cr
 		const char *reason = check_value(r, obj, &attrs[i], &invalid_input);
 		if (reason) {
 			if (invalid_input)
-				net_error(r, 400, "InvalidInput", "Invalid input for operation: %s.",
-				          reason);
+				net_error(r, 400, "InvalidInput",
+				          "Invalid input for operation: %s.", reason);
 			else
 				net_bad_input(r, attrs[i].name, "%s", reason);
 			return false;

@@ -201,10 +201,11 @@ bool net_validate(kreq *r, json_t *obj, const net_attr *attrs, size_t n, bool cr
  * returns false so handlers can `return net_bad_input(...)`. */
 bool net_bad_input(kreq *r, const char *attr, const char *fmt, ...) _printf_(3, 4);
 /* The project a new resource belongs to: project_id / tenant_id of the body
- * (only an admin may name another project: else 400 as Neutron's "Specifying
- * 'project_id' or 'tenant_id' other than the authenticated project in
- * request requires admin privileges"), else the caller's.  Also sets both
- * keys in obj.  NULL after answering. */
+ * (only an admin may name another project: else 403 PolicyNotAuthorized
+ * "Specifying 'project_id' or 'tenant_id' other than the authenticated
+ * project in request requires admin privileges"), else the caller's (400
+ * when the token has no project).  Also sets both keys in obj.  NULL after
+ * answering. */
 const char *net_body_project(kreq *r, json_t *obj);
 /* Value checks usable by resources (no answer; NULL = fine, else a reason
  * string for net_bad_input, static or pool). */

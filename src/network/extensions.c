@@ -78,6 +78,18 @@ static const net_ext extensions[] = {
 	{ "security-group", "security-group", "The security groups extension.",
 	  "2012-10-05T10:00:00-00:00" },
 	{ "agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00" },
+	{ "stateful-security-group", "Stateful security group",
+	  "Indicates if the security group is stateful or not", "2019-11-26T09:00:00-00:00" },
+	{ "security-groups-normalized-cidr", "Normalized CIDR field for security group rules",
+	  "Add new field with normalized remote_ip_prefix cidr in SG rule",
+	  "2020-07-28T10:00:00-00:00" },
+	{ "security-groups-rules-belongs-to-default-sg",
+	  "Security group rule belongs to the project's default security group",
+	  "Flag to determine if the security group rule belongs to the project's default "
+	  "security group", "2023-05-23T10:00:00-00:00" },
+	{ "ip-substring-filtering", "IP address substring filtering",
+	  "Provides IP address substring filtering when listing ports",
+	  "2017-11-28T09:00:00-00:00" },
 	/* routers and floating IPs (L3 helper) */
 	{ "router", "Neutron L3 Router",
 	  "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
@@ -108,7 +120,8 @@ void net_h_extension_show(kreq *r)
 	const char *alias = kreq_param(r, "alias");
 	for (size_t i = 0; i < ARRAY_SIZE(extensions); i++)
 		if (strcmp(extensions[i].alias, alias) == 0) {
-			kresp_json(r, 200, json_pack("{s:o}", "extension", ext_json(&extensions[i])));
+			kresp_json(r, 200,
+			           json_pack("{s:o}", "extension", ext_json(&extensions[i])));
 			return;
 		}
 	net_error(r, 404, NULL, "Extension with alias %s does not exist", alias);

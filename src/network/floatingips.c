@@ -43,6 +43,13 @@
 #define PORT_DETAIL_COLS "id, name, network_id, mac_address, admin_state_up, status, " \
 	"device_id, device_owner"
 
+/* Neutron's messages (neutron/db/l3_db.py, neutron-lib exceptions) */
+#define MSG_NO_V4 "Cannot add floating IP to port %s that has no fixed IPv4 addresses"
+#define MSG_MULTI_V4 "Port %s has multiple fixed IPv4 addresses.  Must provide a specific " \
+	"IPv4 address when assigning a floating IP"
+#define MSG_ALREADY "Cannot associate floating IP %s (%s) with port %s using fixed IP %s, as " \
+	"that fixed IP already has a floating IP on external network %s."
+
 static void internal_error(kreq *r)
 {
 	kresp_error(r, 500, "Request Failed: internal server error while processing your "
@@ -207,8 +214,8 @@ static bool assoc_data(kreq *r, const json_t *fip, const char *port_id, const ch
 				addr = kjson_str(ip, "ip_address");
 			}
 		if (!subnet)
-			return net_l3_bad_request(r, "floatingip", "Port %s does not have fixed ip %s",
-			                          port_id, fixed);
+			return net_l3_bad_request(r, "floatingip", "Port %s does not have fixed "
+			                          "ip %s", port_id, fixed);
 	} else {
 		int n = 0;
 		json_array_foreach(ips, i, ip)
@@ -219,12 +226,9 @@ static bool assoc_data(kreq *r, const json_t *fip, const char *port_id, const ch
 				}
 			}
 		if (n == 0)
-			return net_l3_bad_request(r, "floatingip", "Cannot add floating IP to port %s "
-			                          "that has no fixed IPv4 addresses", port_id);
+			return net_l3_bad_request(r, "floatingip", MSG_NO_V4, port_id);
 		if (n > 1)
-			return net_l3_bad_request(r, "floatingip", "Port %s has multiple fixed IPv4 "
-			                          "addresses.  Must provide a specific IPv4 address "
-			                          "when assigning a floating IP", port_id);
+			return net_l3_bad_request(r, "floatingip", MSG_MULTI_V4, port_id);
 	}
 	const char *router = router_for(r, port_id, kjson_str(port, "network_id"), subnet,
 	                                kjson_str(fip, "floating_network_id"));
@@ -256,18 +260,16 @@ static bool compute_assoc(kreq *r, const json_t *fip, const json_t *req, fip_ass
 			return false;
 		if (cur_port && strcmp(cur_port, port) == 0)
 			return true;      /* the same port: no conflict check */
-		_cleanup_json_ json_t *dup = kdb_query_row(net_db, NULL, "SELECT id FROM "
-		                                           "net_floatingip WHERE port_id = ? AND "
-		                                           "floating_network_id = ? AND "
-		                                           "fixed_ip_address = ? AND id <> ?", "ssss",
-		                                           port, kjson_str(fip, "floating_network_id"),
-		                                           out->fixed_ip, kjson_str(fip, "id"));
+		const char *ext = kjson_str(fip, "floating_network_id");
+		_cleanup_json_ json_t *dup =
+			kdb_query_row(net_db, NULL, "SELECT id FROM net_floatingip WHERE "
+			              "port_id = ? AND floating_network_id = ? AND "
+			              "fixed_ip_address = ? AND id <> ?", "ssss", port, ext,
+			              out->fixed_ip, kjson_str(fip, "id"));
 		if (dup) {
-			net_error(r, 409, "FloatingIPPortAlreadyAssociated", "Cannot associate floating "
-			          "IP %s (%s) with port %s using fixed IP %s, as that fixed IP already "
-			          "has a floating IP on external network %s.",
+			net_error(r, 409, "FloatingIPPortAlreadyAssociated", MSG_ALREADY,
 			          kjson_str(fip, "floating_ip_address"), kjson_str(fip, "id"), port,
-			          out->fixed_ip, kjson_str(fip, "floating_network_id"));
+			          out->fixed_ip, ext);
 			return false;
 		}
 		return true;
@@ -549,6 +551,28 @@ void net_fip_delete(kreq *r)
 	net_notify("floatingip", id);
 	klog_info("network", "floating IP %s deleted", id);
 	kresp_status(r, 204);
+}
+
+int net_fip_delete_disassociated(const char *network_id)
+{
+	_cleanup_json_ json_t *rows = kdb_query_json(net_db, "SELECT id, floating_port_id FROM "
+	                                             "net_floatingip WHERE floating_network_id = ? "
+	                                             "AND port_id IS NULL", "s", network_id);
+	if (!rows)
+		return -1;
+	size_t i;
+	json_t *e;
+	json_array_foreach(rows, i, e) {
+		const char *id = kjson_str(e, "id"), *port = kjson_str(e, "floating_port_id");
+		if ((port && net_port_delete_internal(port) != 0) ||
+		    net_tags_delete("floatingips", id) != 0 ||
+		    kdb_run(net_db, NULL, "DELETE FROM net_floatingip WHERE id = ?", "s", id) !=
+		    KDB_DONE)
+			return -1;
+		net_notify("floatingip", id);
+		klog_info("network", "floating IP %s deleted with its network %s", id, network_id);
+	}
+	return (int)json_array_size(rows);
 }
 
 /* GET /v2.0/floatingip_pools: the IPv4 subnets of external networks. */

@@ -41,7 +41,8 @@ bool net_ip_parse(const char *s, net_ip *out)
 		return false;
 	if (inet_pton(AF_INET, s, b) == 1) {
 		out->version = 4;
-		out->v = ((net_u128)b[0] << 24) | ((net_u128)b[1] << 16) | ((net_u128)b[2] << 8) | b[3];
+		out->v = ((net_u128)b[0] << 24) | ((net_u128)b[1] << 16) | ((net_u128)b[2] << 8) |
+		         b[3];
 		return true;
 	}
 	if (strchr(s, '%') == NULL && inet_pton(AF_INET6, s, b) == 1) {
@@ -188,7 +189,8 @@ bool net_ip_in_cidr_str(const char *ip, const char *cidr)
 bool net_cidrs_overlap_str(const char *a, const char *b)
 {
 	net_cidr x, y;
-	return net_cidr_parse(a, &x, NULL) && net_cidr_parse(b, &y, NULL) && net_cidr_overlap(&x, &y);
+	return net_cidr_parse(a, &x, NULL) && net_cidr_parse(b, &y, NULL) &&
+	       net_cidr_overlap(&x, &y);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -261,8 +263,8 @@ bool net_ipam_check_pools(kreq *r, const net_cidr *c, json_t *pools, const char 
 		if (!net_ip_parse(kjson_str(p, "start"), &s[i]) ||
 		    !net_ip_parse(kjson_str(p, "end"), &e[i]) || s[i].version != e[i].version ||
 		    s[i].v > e[i].v) {
-			net_error(r, 400, "InvalidAllocationPool", "The allocation pool %s is not valid.",
-			          pool_repr(r->pool, p));
+			net_error(r, 400, "InvalidAllocationPool",
+			          "The allocation pool %s is not valid.", pool_repr(r->pool, p));
 			return false;
 		}
 	}
@@ -273,13 +275,15 @@ bool net_ipam_check_pools(kreq *r, const net_cidr *c, json_t *pools, const char 
 		const char *range = kpool_printf(r->pool, "%s-%s", net_ip_format(&s[i], a),
 		                                 net_ip_format(&e[i], b));
 		if (s[i].version != c->net.version) {
-			net_error(r, 400, "InvalidAllocationPool", "The allocation pool %s is not valid.",
-			          range);
+			net_error(r, 400, "InvalidAllocationPool",
+			          "The allocation pool %s is not valid.", range);
 			return false;
 		}
 		if (s[i].v < first.v || e[i].v > last.v) {
-			net_error(r, 400, "OutOfBoundsAllocationPool", "The allocation pool %s spans "
-			          "beyond the subnet cidr %s.", range, cbuf);
+			net_error(r, 400, "OutOfBoundsAllocationPool",
+			          "The allocation pool %s spans "
+			          "beyond the subnet cidr %s.",
+			          range, cbuf);
 			return false;
 		}
 	}
@@ -298,17 +302,20 @@ bool net_ipam_check_pools(kreq *r, const net_cidr *c, json_t *pools, const char 
 		for (size_t i = 0; i < n; i++)
 			if (gw.version == s[i].version && gw.v >= s[i].v && gw.v <= e[i].v) {
 				char a[46], b[46];
-				net_error(r, 409, "GatewayConflictWithAllocationPools", "Gateway ip %s "
-				          "conflicts with allocation pool %s-%s.", gateway_ip,
-				          net_ip_format(&s[i], a), net_ip_format(&e[i], b));
+				net_error(r, 409, "GatewayConflictWithAllocationPools",
+				          "Gateway ip %s "
+				          "conflicts with allocation pool %s-%s.",
+				          gateway_ip, net_ip_format(&s[i], a),
+				          net_ip_format(&e[i], b));
 				return false;
 			}
 	}
 	/* canonical text */
 	for (size_t i = 0; i < n; i++) {
 		char a[46], b[46];
-		json_array_set_new(pools, i, json_pack("{s:s,s:s}", "start", net_ip_format(&s[i], a),
-		                                       "end", net_ip_format(&e[i], b)));
+		json_array_set_new(pools, i,
+		                   json_pack("{s:s,s:s}", "start", net_ip_format(&s[i], a), "end",
+		                             net_ip_format(&e[i], b)));
 	}
 	return true;
 }
@@ -420,12 +427,16 @@ static int alloc_any(const subnet_info *s, const char *port_id, const char *netw
                      char out[46])
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
-		_cleanup_json_ json_t *prow = kdb_query_json(net_db, "SELECT first_ip, last_ip FROM "
-		                                             "net_allocation_pool WHERE subnet_id = ?",
-		                                             "s", s->id);
-		_cleanup_json_ json_t *arow = kdb_query_json(net_db, "SELECT ip_address FROM "
-		                                             "net_ip_allocation WHERE subnet_id = ?",
-		                                             "s", s->id);
+		_cleanup_json_ json_t *prow =
+		        kdb_query_json(net_db,
+		                       "SELECT first_ip, last_ip FROM "
+		                       "net_allocation_pool WHERE subnet_id = ?",
+		                       "s", s->id);
+		_cleanup_json_ json_t *arow =
+		        kdb_query_json(net_db,
+		                       "SELECT ip_address FROM "
+		                       "net_ip_allocation WHERE subnet_id = ?",
+		                       "s", s->id);
 		if (!prow || !arow)
 			return -1;
 		size_t np = json_array_size(prow), na = json_array_size(arow);
@@ -539,8 +550,10 @@ static bool alloc_from_subnet(kreq *r, const subnet_info *s, const char *port_id
 	if (rc < 0)
 		return db_fail(r);
 	if (rc == 0) {
-		net_error(r, 409, "IpAddressGenerationFailure", "No more IP addresses available for "
-		          "subnet %s.", s->id);
+		net_error(r, 409, "IpAddressGenerationFailure",
+		          "No more IP addresses available for "
+		          "subnet %s.",
+		          s->id);
 		return false;
 	}
 	json_array_append_new(out, json_pack("{s:s,s:s}", "subnet_id", s->id, "ip_address", ip));
@@ -623,23 +636,28 @@ static bool resolve_fixed(kreq *r, const char *network_id, const subnet_info *v,
 		json_t *val;
 		json_object_foreach(f, key, val)
 			if (strcmp(key, "subnet_id") && strcmp(key, "ip_address")) {
-				net_bad_input(r, "fixed_ips", "Unrecognized attribute(s) '%s'", key);
-				return false;
-			}
-		json_t *sid = json_object_get(f, "subnet_id"), *ipj = json_object_get(f, "ip_address");
-		if (sid && (!json_is_string(sid) || !kutil_is_uuid(json_string_value(sid)))) {
-			net_bad_input(r, "fixed_ips", "'%s' is not a valid UUID",
-			              json_is_string(sid) ? json_string_value(sid) : "None");
+			net_bad_input(r, "fixed_ips", "Unrecognized attribute(s) '%s'", key);
 			return false;
+			}
+		        json_t *sid = json_object_get(f, "subnet_id"),
+		               *ipj = json_object_get(f, "ip_address");
+		        if (sid &&
+		            (!json_is_string(sid) || !kutil_is_uuid(json_string_value(sid)))) {
+			        net_bad_input(r, "fixed_ips", "'%s' is not a valid UUID",
+			                      json_is_string(sid) ? json_string_value(sid)
+			                                          : "None");
+			        return false;
 		}
-		if (ipj && (!json_is_string(ipj) || !net_ip_parse(json_string_value(ipj), &reqs[k].ip))) {
+		if (ipj &&
+		    (!json_is_string(ipj) || !net_ip_parse(json_string_value(ipj), &reqs[k].ip))) {
 			net_bad_input(r, "fixed_ips", "'%s' is not a valid IP address",
 			              json_is_string(ipj) ? json_string_value(ipj) : "None");
 			return false;
 		}
 		reqs[k].has_ip = ipj != NULL;
 		if (n == 0) {
-			net_error(r, 400, "InvalidInput", "Invalid input for operation: IP allocation "
+			net_error(r, 400, "InvalidInput",
+			          "Invalid input for operation: IP allocation "
 			          "requires subnets for network.");
 			return false;
 		}
@@ -648,26 +666,35 @@ static bool resolve_fixed(kreq *r, const char *network_id, const subnet_info *v,
 			const subnet_info *s = find_subnet(v, n, id);
 			if (!s) {
 				bool found = false;
-				_cleanup_json_ json_t *row = kdb_query_row(net_db, &found, "SELECT id FROM "
-				                                           "net_subnet WHERE id = ?", "s", id);
+				_cleanup_json_ json_t *row =
+				        kdb_query_row(net_db, &found,
+				                      "SELECT id FROM "
+				                      "net_subnet WHERE id = ?",
+				                      "s", id);
 				if (!found) {
-					net_error(r, 404, "SubnetNotFound", "Subnet %s could not be found.",
-					          id);
+					net_error(r, 404, "SubnetNotFound",
+					          "Subnet %s could not be found.", id);
 					return false;
 				}
-				net_error(r, 400, "InvalidInput", "Invalid input for operation: Failed to "
-				          "create port on network %s, because fixed_ips included invalid "
-				          "subnet %s.", network_id, id);
+				net_error(r, 400, "InvalidInput",
+				          "Invalid input for operation: Failed to "
+				          "create port on network %s, because fixed_ips included "
+				          "invalid "
+				          "subnet %s.",
+				          network_id, id);
 				return false;
 			}
 			if (reqs[k].has_ip && !check_subnet_ip(s, &reqs[k].ip, owner)) {
-				net_error(r, 400, "InvalidIpForSubnet", "IP address %s is not a valid IP for "
-				          "the specified subnet.", json_string_value(ipj));
+				net_error(r, 400, "InvalidIpForSubnet",
+				          "IP address %s is not a valid IP for "
+				          "the specified subnet.",
+				          json_string_value(ipj));
 				return false;
 			}
 			reqs[k].subnet = s;
 		} else if (!reqs[k].has_ip) {
-			net_error(r, 400, "InvalidInput", "Invalid input for operation: IP allocation "
+			net_error(r, 400, "InvalidInput",
+			          "Invalid input for operation: IP allocation "
 			          "requires subnet_id or ip_address.");
 			return false;
 		} else {
@@ -675,7 +702,8 @@ static bool resolve_fixed(kreq *r, const char *network_id, const subnet_info *v,
 				if (check_subnet_ip(&v[j], &reqs[k].ip, owner))
 					reqs[k].subnet = &v[j];
 			if (!reqs[k].subnet) {
-				net_error(r, 400, "InvalidIpForNetwork", "IP address %s is not a valid IP for "
+				net_error(r, 400, "InvalidIpForNetwork",
+				          "IP address %s is not a valid IP for "
 				          "any of the subnets on the specified network.",
 				          json_string_value(ipj));
 				return false;
@@ -684,10 +712,13 @@ static bool resolve_fixed(kreq *r, const char *network_id, const subnet_info *v,
 		if (reqs[k].has_ip && is_auto_address(reqs[k].subnet) && !is_router_owner(owner)) {
 			net_ip e;
 			if (!eui64(reqs[k].subnet, mac, &e) || e.v != reqs[k].ip.v) {
-				net_error(r, 400, "AllocationOnAutoAddressSubnet", "Invalid input for "
-				          "operation: IPv6 address %s cannot be directly assigned to a port "
+				net_error(r, 400, "AllocationOnAutoAddressSubnet",
+				          "Invalid input for "
+				          "operation: IPv6 address %s cannot be directly assigned "
+				          "to a port "
 				          "on subnet %s as the subnet is configured for automatic "
-				          "addresses.", json_string_value(ipj), reqs[k].subnet->id);
+				          "addresses.",
+				          json_string_value(ipj), reqs[k].subnet->id);
 				return false;
 			}
 		}
@@ -800,7 +831,8 @@ json_t *net_ipam_update(kreq *r, const char *network_id, const char *port_id,
 		for (size_t j = 0; j < ncur && !done[i]; j++) {
 			json_t *c = json_array_get(cur, j);
 			net_ip ip;
-			if (!keep[j] && strcmp(kjson_str(c, "subnet_id"), reqs[i].subnet->id) == 0 &&
+			if (!keep[j] &&
+			    strcmp(kjson_str(c, "subnet_id"), reqs[i].subnet->id) == 0 &&
 			    net_ip_parse(kjson_str(c, "ip_address"), &ip) && ip.v == reqs[i].ip.v)
 				keep[j] = done[i] = true;
 		}
@@ -879,9 +911,9 @@ json_t *net_ipam_ips_by_port(const char *network_id)
 			arr = json_array();
 			json_object_set_new(out, pid, arr);
 		}
-		json_array_append_new(arr, json_pack("{s:O,s:O}", "subnet_id",
-		                                     json_object_get(row, "subnet_id"), "ip_address",
-		                                     json_object_get(row, "ip_address")));
+		json_array_append_new(
+		        arr, json_pack("{s:O,s:O}", "subnet_id", json_object_get(row, "subnet_id"),
+		                       "ip_address", json_object_get(row, "ip_address")));
 	}
 	const char *k;
 	json_t *arr;

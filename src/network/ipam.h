@@ -55,13 +55,13 @@ bool net_cidrs_overlap_str(const char *a, const char *b);
 /* The default allocation pools of a subnet (new array of {"start","end"}):
  * the cidr minus the network address, the IPv4 broadcast and the gateway. */
 json_t *net_ipam_default_pools(const net_cidr *c, const char *gateway_ip);
-/* Validate explicit pools (array of {"start","end"}) for cidr and gateway:
- * addresses valid, same version, start <= end, inside the cidr (not the
- * network or IPv4 broadcast address), not overlapping each other, not
- * containing the gateway.  Canonicalises them in place.  On error answers
- * 400 (Neutron's InvalidAllocationPool / OutOfBoundsAllocationPool /
- * OverlappingAllocationPools / GatewayConflictWithAllocationPools) and
- * returns false. */
+/* Validate explicit pools (array of {"start","end"}) for cidr and gateway,
+ * as Neutron's validate_allocation_pools: addresses valid, start <= end
+ * (else 400 InvalidAllocationPool), same version and inside the usable
+ * range of the cidr (400 OutOfBoundsAllocationPool), not overlapping each
+ * other (409 OverlappingAllocationPools), not containing the gateway (409
+ * GatewayConflictWithAllocationPools).  Canonicalises them in place.  On
+ * error answers and returns false. */
 bool net_ipam_check_pools(kreq *r, const net_cidr *c, json_t *pools, const char *gateway_ip);
 
 /* ---- ports ---- */

@@ -23,6 +23,12 @@ void net_fip_show(kreq *r);
 void net_fip_update(kreq *r);
 void net_fip_delete(kreq *r);
 void net_fip_pools_list(kreq *r);
+/* Neutron's _before_network_delete_handler, for networks.c: delete the
+ * floating IPs of `network_id` that are not associated with a port (rows,
+ * their ports, tags), inside the caller's transaction, so that deleting an
+ * external network only fails (409 NetworkInUse) for associated ones.
+ * Returns how many were deleted, or -1 on a database error. */
+int net_fip_delete_disassociated(const char *network_id);
 
 /* ---- routers.c ---- */
 /* neutron-lib's BadRequest: 400 "Bad <resource> request: <msg>." (type

@@ -54,6 +54,8 @@
  *   net_ip_allocation(port_id, subnet_id, network_id, ip_address)
  *       PRIMARY KEY(subnet_id, ip_address)
  *   net_allowed_address_pair(port_id, ip_address, mac_address)
+ *   net_extra_dhcp_opt(port_id, opt_name, opt_value, ip_version)   (step 2)
+ *       PRIMARY KEY(port_id, opt_name, ip_version)
  *   net_security_group(id, project_id, name, description, stateful,
  *       created_at, updated_at, revision_number)
  *   net_security_group_rule(id, project_id, security_group_id, direction,

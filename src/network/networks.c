@@ -22,7 +22,9 @@
  * 400 as Neutron's net-mtu-writable says.
  *
  * Delete.  Refused (409 NetworkInUse) while ports other than DHCP ports
- * exist; DHCP ports, subnets and tags go with the network, in one
+ * exist (after the floating IPs of an external network that are not
+ * associated with a port have been deleted, as Neutron's BEFORE_DELETE
+ * callback does); DHCP ports, subnets and tags go with the network, in one
  * transaction.  Every change notifies the agents.
  */
 #include <stdio.h>
@@ -36,6 +38,7 @@
 #include "common.h"
 #include "ipam.h"
 #include "l2.h"
+#include "l3.h"
 
 #define VXLAN_OVERHEAD 50
 
@@ -266,15 +269,20 @@ static bool segment_taken(const segment *s)
 	bool found = false;
 	_cleanup_json_ json_t *row = NULL;
 	if (strcmp(s->type, "flat") == 0)
-		row = kdb_query_row(net_db, &found, "SELECT id FROM net_network WHERE network_type = "
-		                    "'flat' AND physical_network = ?", "s", s->physnet);
+		row = kdb_query_row(net_db, &found,
+		                    "SELECT id FROM net_network WHERE network_type = "
+		                    "'flat' AND physical_network = ?",
+		                    "s", s->physnet);
 	else if (strcmp(s->type, "vlan") == 0)
-		row = kdb_query_row(net_db, &found, "SELECT id FROM net_network WHERE network_type = "
-		                    "'vlan' AND physical_network = ? AND segmentation_id = ?", "si",
-		                    s->physnet, (int64_t)s->segid);
+		row = kdb_query_row(net_db, &found,
+		                    "SELECT id FROM net_network WHERE network_type = "
+		                    "'vlan' AND physical_network = ? AND segmentation_id = ?",
+		                    "si", s->physnet, (int64_t)s->segid);
 	else if (strcmp(s->type, "vxlan") == 0)
-		row = kdb_query_row(net_db, &found, "SELECT id FROM net_network WHERE network_type = "
-		                    "'vxlan' AND segmentation_id = ?", "i", (int64_t)s->segid);
+		row = kdb_query_row(net_db, &found,
+		                    "SELECT id FROM net_network WHERE network_type = "
+		                    "'vxlan' AND segmentation_id = ?",
+		                    "i", (int64_t)s->segid);
 	return found;
 }
 
@@ -360,7 +368,7 @@ static bool tenant_segment(kreq *r, segment *s)
 		}
 		p += len;
 	}
-	net_error(r, 503, "NoNetworkAvailable", "Unable to create the network. No tenant network "
+	net_error(r, 503, "NoNetworkAvailable", "Unable to create the network. No project network "
 	          "is available for allocation.");
 	return false;
 }
@@ -396,14 +404,14 @@ static bool provider_segment(kreq *r, const json_t *obj, segment *s)
 	s->segid = sid;
 	if (strcmp(type, "flat") == 0) {
 		if (!phys)
-			return bad_segment(r, "physical_network required for flat provider network%s",
-			                   "");
+			return bad_segment(
+			        r, "physical_network required for flat provider network%s", "");
 		const char *flat = conf("flat_networks", "*");
 		if (!*flat)
 			return bad_segment(r, "Flat provider networks are disabled%s", "");
 		if (strcmp(flat, "*") != 0 && !in_csv(flat, phys))
-			return bad_segment(r, "physical_network '%s' unknown for flat provider network",
-			                   phys);
+			return bad_segment(
+			        r, "physical_network '%s' unknown for flat provider network", phys);
 		if (has_sid)
 			return bad_segment(r, "%s prohibited for flat provider network",
 			                   "segmentation_id");
@@ -423,10 +431,14 @@ static bool provider_segment(kreq *r, const json_t *obj, segment *s)
 			for (size_t j = 0; j < n; j++)
 				found = found || strcmp(rg[j].physnet, phys) == 0;
 			if (!found)
-				return bad_segment(r, "physical_network '%s' unknown for VLAN provider "
-				                   "network", phys);
+				return bad_segment(
+				        r,
+				        "physical_network '%s' unknown for VLAN provider "
+				        "network",
+				        phys);
 			if (has_sid && (sid < 1 || sid > 4094))
-				return bad_segment(r, "segmentation_id out of range (1 through 4094)%s", "");
+				return bad_segment(
+				        r, "segmentation_id out of range (1 through 4094)%s", "");
 		} else if (has_sid) {
 			return bad_segment(r, "segmentation_id requires physical_network for VLAN "
 			                   "provider network%s", "");
@@ -442,15 +454,18 @@ static bool provider_segment(kreq *r, const json_t *obj, segment *s)
 				}
 			}
 			if (s->segid < 0) {
-				net_error(r, 503, "NoNetworkAvailable", "Unable to create the network. No "
-				          "tenant network is available for allocation.");
+				net_error(r, 503, "NoNetworkAvailable",
+				          "Unable to create the network. No "
+				          "project network is available for allocation.");
 				return false;
 			}
 			return true;
 		}
 		if (segment_taken(s)) {
-			net_error(r, 409, "VlanIdInUse", "Unable to create the network. The VLAN %ld on "
-			          "physical network %s is in use.", sid, phys);
+			net_error(r, 409, "VlanIdInUse",
+			          "Unable to create the network. The VLAN %ld on "
+			          "physical network %s is in use.",
+			          sid, phys);
 			return false;
 		}
 		return true;
@@ -463,17 +478,21 @@ static bool provider_segment(kreq *r, const json_t *obj, segment *s)
 			seg_range rg[64];
 			s->segid = allocate_id("vxlan", NULL, rg, vni_ranges(rg, 64));
 			if (s->segid < 0) {
-				net_error(r, 503, "NoNetworkAvailable", "Unable to create the network. No "
-				          "tenant network is available for allocation.");
+				net_error(r, 503, "NoNetworkAvailable",
+				          "Unable to create the network. No "
+				          "project network is available for allocation.");
 				return false;
 			}
 			return true;
 		}
 		if (sid < 1 || sid > 16777215)
-			return bad_segment(r, "segmentation_id out of range (1 through 16777215)%s", "");
+			return bad_segment(r, "segmentation_id out of range (1 through 16777215)%s",
+			                   "");
 		if (segment_taken(s)) {
-			net_error(r, 409, "TunnelIdInUse", "Unable to create the network. The tunnel ID "
-			          "%ld is in use.", sid);
+			net_error(r, 409, "TunnelIdInUse",
+			          "Unable to create the network. The tunnel ID "
+			          "%ld is in use.",
+			          sid);
 			return false;
 		}
 		return true;
@@ -499,8 +518,8 @@ void net_h_network_list(kreq *r)
 	json_t *rows;
 	const net_filter *idf = net_listq_get(q, "id");
 	if (idf && idf->nvalues == 1)
-		rows = kdb_query_json(net_db, "SELECT " NET_COLS " FROM net_network WHERE id = ?", "s",
-		                      idf->values[0]);
+		rows = kdb_query_json(net_db, "SELECT " NET_COLS " FROM net_network WHERE id = ?",
+		                      "s", idf->values[0]);
 	else
 		rows = kdb_query_json(net_db, "SELECT " NET_COLS " FROM net_network ORDER BY "
 		                      "created_at, id", "");
@@ -508,7 +527,8 @@ void net_h_network_list(kreq *r)
 	                                             "net_subnet ORDER BY created_at, id", "");
 	if (!rows || !subs) {
 		json_decref(rows);
-		net_error(r, 500, NULL, "Request Failed: internal server error while processing your "
+		net_error(r, 500, NULL,
+		          "Request Failed: internal server error while processing your "
 		          "request.");
 		return;
 	}
@@ -562,9 +582,10 @@ static json_t *create_one(kreq *r, json_t *obj)
 	json_t *e;
 	json_array_foreach(hints, i, e)
 		if (!json_is_string(e) || json_string_length(e) > 255) {
-			net_bad_input(r, "availability_zone_hints", "An availability zone hint must be "
-			              "a string");
-			return NULL;
+		net_bad_input(r, "availability_zone_hints",
+		              "An availability zone hint must be "
+		              "a string");
+		return NULL;
 		}
 	segment seg = { 0 };
 	if (!provider_segment(r, obj, &seg))
@@ -573,8 +594,10 @@ static json_t *create_one(kreq *r, json_t *obj)
 	json_t *mtuj = json_object_get(obj, "mtu");
 	long mtu = json_is_integer(mtuj) ? (long)json_integer_value(mtuj) : maxm;
 	if (mtu > maxm) {
-		net_error(r, 400, "InvalidInput", "Invalid input for operation: Requested MTU is too "
-		          "big, maximum is %ld.", maxm);
+		net_error(r, 400, "InvalidInput",
+		          "Invalid input for operation: Requested MTU is too "
+		          "big, maximum is %ld.",
+		          maxm);
 		return NULL;
 	}
 	bool admin_up = !json_is_false(json_object_get(obj, "admin_state_up"));
@@ -588,17 +611,19 @@ static json_t *create_one(kreq *r, json_t *obj)
 	int64_t now = kutil_now_us();
 	int rc;
 	if (seg.segid >= 0)
-		rc = kdb_run(net_db, NULL, "INSERT INTO net_network (" NET_COLS ") VALUES (?, ?, ?, "
-		             "?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", "ssssbbbibssisii", id,
-		             project, name ? name : "", desc ? desc : "", admin_up, shared, external,
-		             (int64_t)mtu, psec, seg.type, seg.physnet, (int64_t)seg.segid,
-		             hints_s ? hints_s : "[]", now, now);
+		rc = kdb_run(net_db, NULL,
+		             "INSERT INTO net_network (" NET_COLS ") VALUES (?, ?, ?, "
+		             "?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		             "ssssbbbibssisii", id, project, name ? name : "", desc ? desc : "",
+		             admin_up, shared, external, (int64_t)mtu, psec, seg.type, seg.physnet,
+		             (int64_t)seg.segid, hints_s ? hints_s : "[]", now, now);
 	else
-		rc = kdb_run(net_db, NULL, "INSERT INTO net_network (" NET_COLS ") VALUES (?, ?, ?, "
-		             "?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", "ssssbbbibssnsii", id,
-		             project, name ? name : "", desc ? desc : "", admin_up, shared, external,
-		             (int64_t)mtu, psec, seg.type, seg.physnet, hints_s ? hints_s : "[]", now,
-		             now);
+		rc = kdb_run(net_db, NULL,
+		             "INSERT INTO net_network (" NET_COLS ") VALUES (?, ?, ?, "
+		             "?, ?, 'ACTIVE', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		             "ssssbbbibssnsii", id, project, name ? name : "", desc ? desc : "",
+		             admin_up, shared, external, (int64_t)mtu, psec, seg.type, seg.physnet,
+		             hints_s ? hints_s : "[]", now, now);
 	if (rc == KDB_CONSTRAINT) {
 		net_error(r, 409, "Conflict", "The segment of this network is in use.");
 		return NULL;
@@ -640,7 +665,8 @@ void net_h_network_create(kreq *r)
 			return;
 	}
 	if (kdb_begin(net_db) != KDB_OK) {
-		net_error(r, 500, NULL, "Request Failed: internal server error while processing your "
+		net_error(r, 500, NULL,
+		          "Request Failed: internal server error while processing your "
 		          "request.");
 		return;
 	}
@@ -656,7 +682,8 @@ void net_h_network_create(kreq *r)
 	}
 	if (kdb_commit(net_db) != 0) {
 		json_decref(out);
-		net_error(r, 500, NULL, "Request Failed: internal server error while processing your "
+		net_error(r, 500, NULL,
+		          "Request Failed: internal server error while processing your "
 		          "request.");
 		return;
 	}
@@ -690,13 +717,16 @@ static bool shared_update_ok(kreq *r, const json_t *net)
 	                                         "device_owner <> 'network:dhcp' AND project_id "
 	                                         "<> ''", "ss", id, owner);
 	if (!found) {
-		_cleanup_json_ json_t *s = kdb_query_row(net_db, &found, "SELECT id FROM net_subnet "
+		_cleanup_json_ json_t *s = kdb_query_row(net_db, &found,
+		                                         "SELECT id FROM net_subnet "
 		                                         "WHERE network_id = ? AND project_id <> ?",
 		                                         "ss", id, owner);
 	}
 	if (found) {
-		net_error(r, 409, "InvalidSharedSetting", "Unable to reconfigure sharing settings for "
-		          "network %s. Multiple tenants are using it.", id);
+		net_error(r, 409, "InvalidSharedSetting",
+		          "Unable to reconfigure sharing settings for "
+		          "network %s. Multiple tenants are using it.",
+		          id);
 		return false;
 	}
 	return true;
@@ -738,8 +768,10 @@ void net_h_network_update(kreq *r)
 	if (json_is_integer(mtuj)) {
 		long maxm = max_mtu(kjson_str(net, "provider:network_type"));
 		if (json_integer_value(mtuj) > maxm) {
-			net_error(r, 400, "InvalidInput", "Invalid input for operation: Requested MTU is "
-			          "too big, maximum is %ld.", maxm);
+			net_error(r, 400, "InvalidInput",
+			          "Invalid input for operation: Requested MTU is "
+			          "too big, maximum is %ld.",
+			          maxm);
 			return;
 		}
 	}
@@ -753,8 +785,10 @@ void net_h_network_update(kreq *r)
 		                                          "WHERE network_id = ? AND device_owner = "
 		                                          "'network:router_gateway'", "s", id);
 		if (found) {
-			net_error(r, 409, "ExternalNetworkInUse", "External network %s cannot be updated "
-			          "to be made non-external, since it has existing gateway ports.", id);
+			net_error(r, 409, "ExternalNetworkInUse",
+			          "External network %s cannot be updated "
+			          "to be made non-external, since it has existing gateway ports.",
+			          id);
 			return;
 		}
 	}
@@ -773,11 +807,12 @@ void net_h_network_update(kreq *r)
 		if (!v)
 			continue;
 		char sql[128];
-		snprintf(sql, sizeof(sql), "UPDATE net_network SET %s = ? WHERE id = ?", cols[i].col);
+		snprintf(sql, sizeof(sql), "UPDATE net_network SET %s = ? WHERE id = ?",
+		         cols[i].col);
 		int rc;
 		if (cols[i].type == 's')
-			rc = kdb_run(net_db, NULL, sql, "ss", json_is_string(v) ? json_string_value(v) : "",
-			             id);
+			rc = kdb_run(net_db, NULL, sql, "ss",
+			             json_is_string(v) ? json_string_value(v) : "", id);
 		else if (cols[i].type == 'b')
 			rc = kdb_run(net_db, NULL, sql, "bs", json_is_true(v), id);
 		else
@@ -816,12 +851,13 @@ static int delete_dhcp_ports(const char *network_id, json_t **ids)
 		const char *pid = kjson_str(row, "id");
 		if (kdb_run(net_db, NULL, "DELETE FROM net_ip_allocation WHERE port_id = ?", "s",
 		            pid) != KDB_DONE ||
-		    kdb_run(net_db, NULL, "DELETE FROM net_port_security_group WHERE port_id = ?", "s",
-		            pid) != KDB_DONE ||
+		    kdb_run(net_db, NULL, "DELETE FROM net_port_security_group WHERE port_id = ?",
+		            "s", pid) != KDB_DONE ||
 		    kdb_run(net_db, NULL, "DELETE FROM net_allowed_address_pair WHERE port_id = ?",
 		            "s", pid) != KDB_DONE ||
 		    net_tags_delete("ports", pid) != 0 ||
-		    kdb_run(net_db, NULL, "DELETE FROM net_port WHERE id = ?", "s", pid) != KDB_DONE)
+		    kdb_run(net_db, NULL, "DELETE FROM net_port WHERE id = ?", "s", pid) !=
+		            KDB_DONE)
 			return -1;
 	}
 	return 0;
@@ -839,14 +875,23 @@ void net_h_network_delete(kreq *r)
 		internal_error(r);
 		return;
 	}
+	/* Neutron's BEFORE_DELETE: unassociated floating IPs go with the network */
+	if (json_is_true(json_object_get(net, "router:external")) &&
+	    net_fip_delete_disassociated(id) < 0) {
+		kdb_rollback(net_db);
+		internal_error(r);
+		return;
+	}
 	bool found = false;
 	_cleanup_json_ json_t *busy = kdb_query_row(net_db, &found, "SELECT id FROM net_port WHERE "
 	                                            "network_id = ? AND device_owner <> "
 	                                            "'network:dhcp'", "s", id);
 	if (found) {
 		kdb_rollback(net_db);
-		net_error(r, 409, "NetworkInUse", "Unable to complete operation on network %s. There "
-		          "are one or more ports still in use on the network.", id);
+		net_error(r, 409, "NetworkInUse",
+		          "Unable to complete operation on network %s. There "
+		          "are one or more ports still in use on the network.",
+		          id);
 		return;
 	}
 	_cleanup_json_ json_t *dhcp = NULL;

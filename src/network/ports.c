@@ -82,6 +82,27 @@ static void port_not_found(kreq *r, const char *id)
 	net_error(r, 404, "PortNotFound", "Port %s could not be found.", id);
 }
 
+static bool pairs_need_port_security(kreq *r)
+{
+	net_error(r, 409, "AddressPairAndPortSecurityRequired", "Port Security must be enabled in "
+	          "order to have allowed address pairs on a port.");
+	return false;
+}
+
+static bool groups_need_port_security(kreq *r)
+{
+	net_error(r, 400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security must be "
+	          "enabled and port must have an IP address in order to use security groups.");
+	return false;
+}
+
+static bool duplicate_pair(kreq *r, const char *mac, const char *ip)
+{
+	net_error(r, 400, "DuplicateAddressPairInRequest", "Request contains duplicate address "
+	          "pair: mac_address %s ip_address %s.", mac, ip);
+	return false;
+}
+
 static bool is_trusted(const char *device_owner)
 {
 	return device_owner && strncmp(device_owner, "network:", 8) == 0;
@@ -216,6 +237,29 @@ static json_t *links_by_port(const char *sql, const char *arg, bool pairs)
 	return by;
 }
 
+/* port_id -> [{opt_name, opt_value, ip_version}] */
+static json_t *opts_by_port(const char *sql, const char *arg)
+{
+	json_t *by = json_object();
+	_cleanup_json_ json_t *rows = arg ? kdb_query_json(net_db, sql, "s", arg)
+	                                  : kdb_query_json(net_db, sql, "");
+	size_t i;
+	json_t *row;
+	json_array_foreach(rows, i, row) {
+		const char *pid = kjson_str(row, "port_id");
+		if (!pid)
+			continue;
+		json_t *arr = json_object_get(by, pid);
+		if (!arr) {
+			arr = json_array();
+			json_object_set_new(by, pid, arr);
+		}
+		json_object_del(row, "port_id");
+		json_array_append(arr, row);
+	}
+	return by;
+}
+
 static void attach(json_t *o, const char *key, json_t *by)
 {
 	json_t *arr = json_object_get(by, kjson_str(o, "id"));
@@ -233,7 +277,7 @@ static void ports_finish(json_t *ports, const char *network_id)
 	size_t n = json_array_size(ports);
 	if (n == 0)
 		return;
-	json_t *ips, *sgs, *pairs;
+	json_t *ips, *sgs, *pairs, *opts;
 	if (n == 1) {
 		const char *id = kjson_str(json_array_get(ports, 0), "id");
 		ips = json_object();
@@ -242,21 +286,30 @@ static void ports_finish(json_t *ports, const char *network_id)
 		                    " WHERE port_id = ?", id, false);
 		pairs = links_by_port("SELECT port_id, ip_address, mac_address FROM"
 		                      " net_allowed_address_pair WHERE port_id = ?", id, true);
+		opts = opts_by_port("SELECT port_id, opt_name, opt_value, ip_version FROM"
+		                    " net_extra_dhcp_opt WHERE port_id = ?", id);
 	} else {
 		ips = net_ipam_ips_by_port(network_id);
 		if (network_id) {
+			const char *nid = network_id;
 			sgs = links_by_port("SELECT b.port_id, b.security_group_id FROM"
 			                    " net_port_security_group b JOIN net_port p ON"
-			                    " p.id = b.port_id WHERE p.network_id = ?", network_id, false);
-			pairs = links_by_port("SELECT a.port_id, a.ip_address, a.mac_address FROM"
-			                      " net_allowed_address_pair a JOIN net_port p ON"
-			                      " p.id = a.port_id WHERE p.network_id = ?", network_id,
+			                    " p.id = b.port_id WHERE p.network_id = ?", nid, false);
+			pairs = links_by_port("SELECT a.port_id, a.ip_address, a.mac_address"
+			                      " FROM net_allowed_address_pair a JOIN net_port p"
+			                      " ON p.id = a.port_id WHERE p.network_id = ?", nid,
 			                      true);
+			opts = opts_by_port("SELECT o.port_id, o.opt_name, o.opt_value,"
+			                    " o.ip_version FROM net_extra_dhcp_opt o JOIN"
+			                    " net_port p ON p.id = o.port_id"
+			                    " WHERE p.network_id = ?", nid);
 		} else {
 			sgs = links_by_port("SELECT port_id, security_group_id FROM"
 			                    " net_port_security_group", NULL, false);
 			pairs = links_by_port("SELECT port_id, ip_address, mac_address FROM"
 			                      " net_allowed_address_pair", NULL, true);
+			opts = opts_by_port("SELECT port_id, opt_name, opt_value, ip_version FROM"
+			                    " net_extra_dhcp_opt", NULL);
 		}
 	}
 	if (!ips)
@@ -267,10 +320,12 @@ static void ports_finish(json_t *ports, const char *network_id)
 		attach(o, "fixed_ips", ips);
 		attach(o, "security_groups", sgs);
 		attach(o, "allowed_address_pairs", pairs);
+		attach(o, "extra_dhcp_opts", opts);
 	}
 	json_decref(ips);
 	json_decref(sgs);
 	json_decref(pairs);
+	json_decref(opts);
 	net_std_view_list(ports, "ports");
 }
 
@@ -335,6 +390,7 @@ typedef struct port_spec {
 	bool port_security;
 	const json_t *security_groups;  /* checked ids (may be empty) */
 	const json_t *address_pairs;    /* checked pairs or NULL */
+	const json_t *dhcp_opts;        /* checked extra_dhcp_opts or NULL */
 	const char *host;               /* "" = unbound */
 	const char *vnic_type;
 	const json_t *profile;          /* NULL = {} */
@@ -388,12 +444,55 @@ static bool pairs_insert(kreq *r, const char *port_id, const char *port_mac,
 		int rc = kdb_run(net_db, NULL, "INSERT INTO net_allowed_address_pair (port_id,"
 		                 " ip_address, mac_address) VALUES (?, ?, ?)", "sss", port_id, ip,
 		                 mac);
-		if (rc == KDB_CONSTRAINT) {
-			net_error(r, 400, "DuplicateAddressPairInRequest", "Request contains duplicate"
-			          " address pair: mac_address %s ip_address %s.", mac, ip);
+		if (rc == KDB_CONSTRAINT)
+			return duplicate_pair(r, mac, ip);
+		if (rc != KDB_DONE) {
+			internal_error(r);
 			return false;
 		}
-		if (rc != KDB_DONE) {
+	}
+	return true;
+}
+
+/* Neutron's _is_valid_opt_value: options with a value (router and
+ * classless-static-route may be blank). */
+static bool opt_value_stored(const char *name, const json_t *v)
+{
+	if (!json_is_string(v))
+		return false;
+	if (strcmp(name, "router") == 0 || strcmp(name, "classless-static-route") == 0)
+		return true;
+	return json_string_length(v) > 0;
+}
+
+/* Insert or replace extra DHCP options; a null value deletes one (update). */
+static bool opts_write(kreq *r, const char *port_id, const json_t *opts)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(opts, i, o) {
+		const char *name = kjson_str(o, "opt_name");
+		json_t *v = json_object_get(o, "opt_value");
+		int64_t ver = json_integer_value(json_object_get(o, "ip_version"));
+		if (json_is_null(v)) {
+			if (kdb_run(net_db, NULL, "DELETE FROM net_extra_dhcp_opt WHERE"
+			            " port_id = ? AND opt_name = ? AND ip_version = ?", "ssi",
+			            port_id, name, ver) != KDB_DONE) {
+				internal_error(r);
+				return false;
+			}
+			continue;
+		}
+		if (!opt_value_stored(name, v))
+			continue;
+		int64_t changes = 0;
+		if (kdb_run(net_db, &changes, "UPDATE net_extra_dhcp_opt SET opt_value = ? WHERE"
+		            " port_id = ? AND opt_name = ? AND ip_version = ?", "sssi",
+		            json_string_value(v), port_id, name, ver) != KDB_DONE ||
+		    (changes == 0 &&
+		     kdb_run(net_db, NULL, "INSERT INTO net_extra_dhcp_opt (port_id, opt_name,"
+		             " opt_value, ip_version) VALUES (?, ?, ?, ?)", "sssi", port_id, name,
+		             json_string_value(v), ver) != KDB_DONE)) {
 			internal_error(r);
 			return false;
 		}
@@ -441,12 +540,14 @@ static bool port_insert(kreq *r, const port_spec *s, char id[37])
 			mac_in_use_error(r, s->network_id, mac);
 			return false;
 		}
-		rc = kdb_run(net_db, NULL, "INSERT INTO net_port (id, project_id, network_id, name,"
-		             " description, mac_address, admin_state_up, status, device_id,"
-		             " device_owner, port_security_enabled, binding_host_id, binding_vif_type,"
-		             " binding_vnic_type, binding_profile, binding_vif_details, created_at,"
-		             " updated_at, revision_number) VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?,"
-		             " ?, ?, ?, ?, ?, ?, ?, ?, 1)", "ssssssbssbsssssii", id, s->project_id,
+		rc = kdb_run(net_db, NULL, "INSERT INTO net_port (id, project_id, network_id,"
+		             " name, description, mac_address, admin_state_up, status, device_id,"
+		             " device_owner, port_security_enabled, binding_host_id,"
+		             " binding_vif_type, binding_vnic_type, binding_profile,"
+		             " binding_vif_details, created_at, updated_at, revision_number)"
+		             " VALUES (?, ?, ?, ?, ?, ?, ?, 'DOWN', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		             " 1)",
+		             "ssssssbssbsssssii", id, s->project_id,
 		             s->network_id, s->name ? s->name : "",
 		             s->description ? s->description : "", mac, s->admin_state_up,
 		             s->device_id ? s->device_id : "",
@@ -458,8 +559,8 @@ static bool port_insert(kreq *r, const port_spec *s, char id[37])
 		if (s->mac)
 			mac_in_use_error(r, s->network_id, mac);
 		else
-			net_error(r, 503, "NetworkMacAddressGenerationFailure", "Unable to generate "
-			          "unique mac on network %s.", s->network_id);
+			net_error(r, 503, "NetworkMacAddressGenerationFailure",
+			          "Unable to generate unique mac on network %s.", s->network_id);
 		return false;
 	}
 	if (rc != KDB_DONE) {
@@ -473,6 +574,8 @@ static bool port_insert(kreq *r, const port_spec *s, char id[37])
 	if (s->address_pairs && !pairs_insert(r, id, mac, s->address_pairs))
 		return false;
 	if (s->security_groups && !groups_insert(r, id, s->security_groups))
+		return false;
+	if (s->dhcp_opts && !opts_write(r, id, s->dhcp_opts))
 		return false;
 	return true;
 }
@@ -499,11 +602,65 @@ static const net_attr port_attrs[] = {
 	  .flags = NET_A_POST | NET_A_PUT | NET_A_NULL },
 	{ .name = "binding:vnic_type", .type = NET_A_ENUM, .flags = NET_A_POST | NET_A_PUT,
 	  .choices = vnic_types },
+	{ .name = "extra_dhcp_opts", .type = NET_A_ANY,
+	  .flags = NET_A_POST | NET_A_PUT | NET_A_NULL },
 	{ .name = "binding:vif_type", .type = NET_A_ANY, .flags = 0 },
 	{ .name = "binding:vif_details", .type = NET_A_ANY, .flags = 0 },
 	{ .name = "status", .type = NET_A_ANY, .flags = 0 },
 	{ .name = "id", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "created_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "updated_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "revision_number", .type = NET_A_ANY, .flags = 0 },
 };
+
+/* MACs in the other forms netaddr accepts ("fa-16-3e-12-34-56",
+ * "fa16.3e12.3456", "fa163e123456") become "fa:16:3e:12:34:56" before
+ * validation, as Neutron's convert_to_sanitized_mac_address does. */
+static void sanitize_mac(kreq *r, json_t *obj)
+{
+	const char *s = kjson_str(obj, "mac_address");
+	if (!s)
+		return;
+	char hex[13];
+	size_t n = 0, len = strlen(s);
+	if (len == 17 && (s[2] == '-' || s[2] == ':')) {
+		for (size_t i = 0; i < len; i++) {
+			if (i % 3 == 2) {
+				if (s[i] != s[2])
+					return;
+			} else if (isxdigit((unsigned char)s[i])) {
+				hex[n++] = s[i];
+			} else {
+				return;
+			}
+		}
+	} else if (len == 14 && s[4] == '.' && s[9] == '.') {
+		for (size_t i = 0; i < len; i++) {
+			if (i == 4 || i == 9)
+				continue;
+			if (!isxdigit((unsigned char)s[i]))
+				return;
+			hex[n++] = s[i];
+		}
+	} else if (len == 12) {
+		for (size_t i = 0; i < len; i++) {
+			if (!isxdigit((unsigned char)s[i]))
+				return;
+			hex[n++] = s[i];
+		}
+	} else {
+		return;
+	}
+	if (n != 12)
+		return;
+	char out[18];
+	for (int i = 0; i < 6; i++) {
+		out[i * 3] = (char)tolower((unsigned char)hex[i * 2]);
+		out[i * 3 + 1] = (char)tolower((unsigned char)hex[i * 2 + 1]);
+		out[i * 3 + 2] = i < 5 ? ':' : 0;
+	}
+	json_object_set_new(obj, "mac_address", json_string(kpool_strdup(r->pool, out)));
+}
 
 /* validate_fixed_ips of neutron-lib (the attribute level); false after
  * answering. */
@@ -517,8 +674,8 @@ static bool check_fixed_ips(kreq *r, const json_t *v)
 	json_t *f;
 	json_array_foreach(v, i, f) {
 		if (!json_is_object(f))
-			return net_bad_input(r, "fixed_ips", "Invalid data format for fixed IP: '%s'",
-			                     pystr(r->pool, f));
+			return net_bad_input(r, "fixed_ips", "Invalid data format for fixed IP: "
+			                     "'%s'", pystr(r->pool, f));
 		json_t *ip = json_object_get(f, "ip_address");
 		if (ip) {
 			const char *s = json_string_value(ip);
@@ -527,10 +684,12 @@ static bool check_fixed_ips(kreq *r, const json_t *v)
 			json_t *prev;
 			json_array_foreach(seen, j, prev)
 				if (json_equal(prev, ip))
-					return net_bad_input(r, "fixed_ips", "Duplicate IP address '%s'",
+					return net_bad_input(r, "fixed_ips",
+					                     "Duplicate IP address '%s'",
 					                     pystr(r->pool, ip));
 			if (!s || !net_ip_parse(s, &parsed))
-				return net_bad_input(r, "fixed_ips", "'%s' is not a valid IP address",
+				return net_bad_input(r, "fixed_ips",
+				                     "'%s' is not a valid IP address",
 				                     pystr(r->pool, ip));
 			json_array_append(seen, ip);
 		}
@@ -559,8 +718,8 @@ static json_t *check_groups(kreq *r, json_t *v)
 		for (j = 0; j < i; j++) {
 			f = json_array_get(v, j);
 			if (json_equal(e, f)) {
-				dups = dups ? kpool_printf(r->pool, "%s, %s", dups, pystr(r->pool, e))
-				            : pystr(r->pool, e);
+				const char *d = pystr(r->pool, e);
+				dups = dups ? kpool_printf(r->pool, "%s, %s", dups, d) : d;
 				break;
 			}
 		}
@@ -605,8 +764,8 @@ static json_t *check_pairs(kreq *r, json_t *v)
 		return NULL;
 	}
 	if (json_array_size(v) > MAX_ADDRESS_PAIRS) {
-		net_error(r, 400, "AllowedAddressPairExhausted", "The number of allowed address pair "
-		          "exceeds the maximum %d.", MAX_ADDRESS_PAIRS);
+		net_error(r, 400, "AllowedAddressPairExhausted", "The number of allowed address "
+		          "pair exceeds the maximum %d.", MAX_ADDRESS_PAIRS);
 		return NULL;
 	}
 	size_t i, j;
@@ -624,8 +783,8 @@ static json_t *check_pairs(kreq *r, json_t *v)
 			unsigned b0;
 			if (ms && strlen(ms) == 17 && sscanf(ms, "%2x:", &b0) == 1 && (b0 & 1) &&
 			    strcasecmp(ms, "ff:ff:ff:ff:ff:ff") != 0)
-				net_error(r, 400, NULL, "MAC address %s is a multicast address, which is "
-				          "not supported.", ms);
+				net_error(r, 400, NULL, "MAC address %s is a multicast address, "
+				          "which is not supported.", ms);
 			else
 				net_error(r, 400, NULL, "'%s' is not a valid MAC address",
 				          pystr(r->pool, mac));
@@ -642,9 +801,7 @@ static json_t *check_pairs(kreq *r, json_t *v)
 			if (json_equal(json_object_get(q, "ip_address"), ip) &&
 			    json_equal(json_object_get(q, "mac_address") ? json_object_get(q,
 			               "mac_address") : json_null(), mac ? mac : json_null())) {
-				net_error(r, 400, "DuplicateAddressPairInRequest", "Request contains "
-				          "duplicate address pair: mac_address %s ip_address %s.",
-				          pystr(r->pool, mac), pystr(r->pool, ip));
+				duplicate_pair(r, pystr(r->pool, mac), pystr(r->pool, ip));
 				return NULL;
 			}
 		}
@@ -671,22 +828,91 @@ static json_t *check_pairs(kreq *r, json_t *v)
 			}
 			if (multicast_ip(&c.net, c.prefixlen)) {
 				char buf[64];
-				net_error(r, 400, NULL, "Subnet %s overlaps with multicast range %s, which "
-				          "is not supported.", net_cidr_format(&c, buf),
+				net_error(r, 400, NULL, "Subnet %s overlaps with multicast range "
+				          "%s, which is not supported.", net_cidr_format(&c, buf),
 				          c.net.version == 4 ? "224.0.0.0/4" : "ff00::/8");
 				return NULL;
 			}
 		} else {
 			net_ip a;
 			if (!s || !net_ip_parse(s, &a)) {
-				net_error(r, 400, NULL, "'%s' is not a valid IP address", pystr(r->pool, ip));
+				net_error(r, 400, NULL, "'%s' is not a valid IP address",
+				          pystr(r->pool, ip));
 				return NULL;
 			}
 			if (multicast_ip(&a, a.version == 4 ? 32 : 128)) {
-				net_error(r, 400, NULL, "IP %s is a multicast address, which is not "
-				          "supported.", s);
+				net_error(r, 400, NULL, "IP %s is a multicast address, which is "
+				          "not supported.", s);
 				return NULL;
 			}
+		}
+	}
+	return v;
+}
+
+/* extra_dhcp_opts (neutron-lib's list_of_any_key_specs_or_none with
+ * EXTRA_DHCP_OPT_KEY_SPECS): a list of {opt_name, opt_value[, ip_version]};
+ * ip_version becomes an integer (4 by default).  Returns the list (null = [])
+ * or NULL after answering 400. */
+static json_t *check_dhcp_opts(kreq *r, json_t *v)
+{
+	if (!v || json_is_null(v))
+		return kpool_json(r->pool, json_array());
+	if (!json_is_array(v)) {
+		net_bad_input(r, "extra_dhcp_opts", "'%s' is not a list", pystr(r->pool, v));
+		return NULL;
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(v, i, o) {
+		const char *why = NULL;
+		if (!json_is_object(o)) {
+			why = kpool_printf(r->pool, "'%s' is not a dictionary", pystr(r->pool, o));
+		} else {
+			json_t *name = json_object_get(o, "opt_name");
+			json_t *val = json_object_get(o, "opt_value");
+			json_t *ver = json_object_get(o, "ip_version");
+			const char *key;
+			json_t *x;
+			const char *extra = NULL;
+			json_object_foreach(o, key, x)
+				if (strcmp(key, "opt_name") && strcmp(key, "opt_value") &&
+				    strcmp(key, "ip_version"))
+					extra = extra ? kpool_printf(r->pool, "%s, %s", extra, key)
+					              : key;
+			const char *n = json_string_value(name);
+			bool blank_ok = n && (strcmp(n, "router") == 0 ||
+			                      strcmp(n, "classless-static-route") == 0);
+			long long ipv = 4;
+			if (!name || !json_object_get(o, "opt_value"))
+				why = "Validation of dictionary's keys failed. Expected keys: "
+				      "{'opt_name', 'opt_value'}";
+			else if (extra)
+				why = kpool_printf(r->pool, "Unexpected keys supplied: %s", extra);
+			else if (!n || !*n || strspn(n, " \t") == strlen(n) || strlen(n) > 64 ||
+			         strchr(n, '\n'))
+				why = kpool_printf(r->pool, "'%s' is not a valid option name",
+				                   pystr(r->pool, name));
+			else if (!json_is_null(val) &&
+			         (!json_is_string(val) || json_string_length(val) > 255 ||
+			          strchr(json_string_value(val), '\n') ||
+			          (!blank_ok && json_string_length(val) == 0)))
+				why = kpool_printf(r->pool, "'%s' is not a valid option value",
+				                   pystr(r->pool, val));
+			else if (ver && !json_is_null(ver) &&
+			         !(json_is_integer(ver) && (ipv = json_integer_value(ver), true)) &&
+			         !(json_is_string(ver) &&
+			           sscanf(json_string_value(ver), "%lld", &ipv) == 1))
+				why = kpool_printf(r->pool, "'%s' is not an integer",
+				                   pystr(r->pool, ver));
+			else if (ipv != 4 && ipv != 6)
+				why = kpool_printf(r->pool, "'%lld' is not in [4, 6]", ipv);
+			if (!why)
+				json_object_set_new(o, "ip_version", json_integer(ipv));
+		}
+		if (why) {
+			net_error(r, 400, "InvalidInput", "Invalid input for operation: %s.", why);
+			return NULL;
 		}
 	}
 	return v;
@@ -720,6 +946,7 @@ static bool check_router_device(kreq *r, const char *owner, const char *device_i
 static bool port_prepare(kreq *r, json_t *obj, port_spec *s)
 {
 	memset(s, 0, sizeof(*s));
+	sanitize_mac(r, obj);
 	if (!net_validate(r, obj, port_attrs, ARRAY_SIZE(port_attrs), true))
 		return false;
 	json_t *fixed = json_object_get(obj, "fixed_ips");
@@ -731,6 +958,9 @@ static bool port_prepare(kreq *r, json_t *obj, port_spec *s)
 		return false;
 	json_t *pv = json_object_get(obj, "allowed_address_pairs");
 	if (pv && !(pairs = check_pairs(r, pv)))
+		return false;
+	json_t *dv = json_object_get(obj, "extra_dhcp_opts");
+	if (dv && !(s->dhcp_opts = check_dhcp_opts(r, dv)))
 		return false;
 	if (!(s->project_id = net_body_project(r, obj)))
 		return false;
@@ -764,16 +994,13 @@ static bool port_prepare(kreq *r, json_t *obj, port_spec *s)
 	/* port security (ml2's _portsec_ext_port_create_processing) */
 	if (pairs && json_array_size(pairs)) {
 		if (!s->port_security) {
-			net_error(r, 409, "AddressPairAndPortSecurityRequired", "Port Security must be "
-			          "enabled in order to have allowed address pairs on a port.");
+			pairs_need_port_security(r);
 			return false;
 		}
 		s->address_pairs = pairs;
 	}
 	if (!s->port_security && groups && json_array_size(groups)) {
-		net_error(r, 400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security must "
-		          "be enabled and port must have an IP address in order to use security "
-		          "groups.");
+		groups_need_port_security(r);
 		return false;
 	}
 	if (is_trusted(s->device_owner)) {
@@ -875,8 +1102,8 @@ static bool parse_ip_filter(kreq *r, const net_filter *f, ip_filter *out)
 		const char *v = f->values[i];
 		const char *eq = strchr(v, '=');
 		if (!eq) {
-			net_error(r, 400, "InvalidInput", "Invalid input for operation: '%s' is not of "
-			          "the form <key>=[value].", v);
+			net_error(r, 400, "InvalidInput", "Invalid input for operation: '%s' is "
+			          "not of the form <key>=[value].", v);
 			return false;
 		}
 		const char *key = kpool_strndup(r->pool, v, (size_t)(eq - v));
@@ -1053,6 +1280,7 @@ static void update_port(kreq *r)
 	if (!objs)
 		return;
 	json_t *obj = json_array_get(objs, 0);
+	sanitize_mac(r, obj);
 	if (!net_validate(r, obj, port_attrs, ARRAY_SIZE(port_attrs), false))
 		return;
 	json_t *fixed = json_object_get(obj, "fixed_ips");
@@ -1064,6 +1292,9 @@ static void update_port(kreq *r)
 		return;
 	json_t *pv = json_object_get(obj, "allowed_address_pairs");
 	if (pv && !(pairs = check_pairs(r, pv)))
+		return;
+	json_t *dv = json_object_get(obj, "extra_dhcp_opts"), *dopts = NULL;
+	if (dv && !(dopts = check_dhcp_opts(r, dv)))
 		return;
 	json_t *port = port_lookup(r, id);
 	if (!port)
@@ -1098,14 +1329,15 @@ static void update_port(kreq *r)
 	const char *vif = kjson_str(port, "binding:vif_type");
 	if (new_mac) {
 		if (is_trusted(owner)) {
-			net_error(r, 409, "UnsupportedPortDeviceOwner", "Operation mac address update is "
-			          "not supported for device_owner %s on port %s.", owner, id);
+			net_error(r, 409, "UnsupportedPortDeviceOwner", "Operation mac address "
+			          "update is not supported for device_owner %s on port %s.", owner,
+			          id);
 			return;
 		}
 		if (vif && strcmp(vif, "unbound") != 0 && strcmp(vif, "binding_failed") != 0) {
-			net_error(r, 409, "PortBound", "Unable to complete operation on port %s, port is "
-			          "already bound, port type: %s, old_mac %s, new_mac %s.", id, vif,
-			          old_mac, new_mac);
+			net_error(r, 409, "PortBound", "Unable to complete operation on port %s, "
+			          "port is already bound, port type: %s, old_mac %s, new_mac %s.",
+			          id, vif, old_mac, new_mac);
 			return;
 		}
 		if (mac_in_use(network_id, new_mac)) {
@@ -1119,8 +1351,8 @@ static void update_port(kreq *r)
 	const char *old_vnic = kjson_str(port, "binding:vnic_type");
 	if (vnic && old_vnic && strcmp(vnic, old_vnic) != 0 && vif &&
 	    strcmp(vif, "unbound") != 0) {
-		net_error(r, 409, "PortInUse", "Unable to complete operation on port %s for network %s."
-		          " Port already has an attached device %s.", id, network_id,
+		net_error(r, 409, "PortInUse", "Unable to complete operation on port %s for "
+		          "network %s. Port already has an attached device %s.", id, network_id,
 		          kjson_str(port, "device_id"));
 		return;
 	}
@@ -1138,8 +1370,8 @@ static void update_port(kreq *r)
 		                                              " net_router WHERE id = ?", "s",
 		                                              kjson_str(port, "device_id"));
 		if (router) {
-			net_error(r, 400, "BadRequest", "Bad ports request: IP updates for port %s are "
-			          "not allowed.", id);
+			net_error(r, 400, "BadRequest", "Bad ports request: IP updates for port %s "
+			          "are not allowed.", id);
 			return;
 		}
 	}
@@ -1150,25 +1382,21 @@ static void update_port(kreq *r)
 	                         : json_is_true(json_object_get(port, "port_security_enabled"));
 	if (!port_security) {
 		if (pairs && json_array_size(pairs)) {
-			net_error(r, 409, "AddressPairAndPortSecurityRequired", "Port Security must be "
-			          "enabled in order to have allowed address pairs on a port.");
+			pairs_need_port_security(r);
 			return;
 		}
 		if (!pv && has_pairs(id)) {
-			net_error(r, 409, "AddressPairAndPortSecurityRequired", "Port Security must be "
-			          "enabled in order to have allowed address pairs on a port.");
+			pairs_need_port_security(r);
 			return;
 		}
 		if (groups && json_array_size(groups)) {
-			net_error(r, 400, "PortSecurityAndIPRequiredForSecurityGroups", "Port security "
-			          "must be enabled and port must have an IP address in order to use "
-			          "security groups.");
+			groups_need_port_security(r);
 			return;
 		}
 		if (!gv && has_groups(id)) {
-			net_error(r, 409, "PortSecurityPortHasSecurityGroup", "Port has security group "
-			          "associated. Cannot disable port security or IP address until security "
-			          "group is removed.");
+			net_error(r, 409, "PortSecurityPortHasSecurityGroup", "Port has security "
+			          "group associated. Cannot disable port security or IP address "
+			          "until security group is removed.");
 			return;
 		}
 	}
@@ -1203,8 +1431,8 @@ static void update_port(kreq *r)
 		ok = set_col("UPDATE net_port SET port_security_enabled = ? WHERE id = ?", "b",
 		             &port_security, id);
 	if (ok && new_mac) {
-		int rc = kdb_run(net_db, NULL, "UPDATE net_port SET mac_address = ? WHERE id = ?", "ss",
-		                 new_mac, id);
+		int rc = kdb_run(net_db, NULL, "UPDATE net_port SET mac_address = ? WHERE id = ?",
+		                 "ss", new_mac, id);
 		if (rc == KDB_CONSTRAINT) {
 			kdb_rollback(net_db);
 			mac_in_use_error(r, network_id, new_mac);
@@ -1215,12 +1443,13 @@ static void update_port(kreq *r)
 	/* binding */
 	json_t *hostv = json_object_get(obj, "binding:host_id");
 	if (ok && (hostv || vnic)) {
-		const char *host = hostv ? (json_string_value(hostv) ? json_string_value(hostv) : "")
-		                         : kjson_str(port, "binding:host_id");
+		const char *host = kjson_str(port, "binding:host_id");
+		if (hostv)
+			host = json_string_value(hostv) ? json_string_value(hostv) : "";
 		const char *vt = vif_type_for(host, vnic ? vnic : old_vnic);
-		ok = kdb_run(net_db, NULL, "UPDATE net_port SET binding_host_id = ?, binding_vif_type"
-		             " = ?, binding_vif_details = ? WHERE id = ?", "ssss", host ? host : "",
-		             vt, vif_details_for(vt), id) == KDB_DONE;
+		ok = kdb_run(net_db, NULL, "UPDATE net_port SET binding_host_id = ?,"
+		             " binding_vif_type = ?, binding_vif_details = ? WHERE id = ?", "ssss",
+		             host ? host : "", vt, vif_details_for(vt), id) == KDB_DONE;
 	}
 	json_t *prof = json_object_get(obj, "binding:profile");
 	if (ok && prof) {
@@ -1267,6 +1496,10 @@ static void update_port(kreq *r)
 			return;
 		}
 	}
+	if (dopts && !opts_write(r, id, dopts)) {
+		kdb_rollback(net_db);
+		return;
+	}
 	if (net_touch("net_port", id) != 0) {
 		kdb_rollback(net_db);
 		internal_error(r);
@@ -1310,6 +1543,8 @@ static int port_remove(const char *id, json_t *fips)
 	            id) != KDB_DONE ||
 	    kdb_run(net_db, NULL, "DELETE FROM net_allowed_address_pair WHERE port_id = ?", "s",
 	            id) != KDB_DONE ||
+	    kdb_run(net_db, NULL, "DELETE FROM net_extra_dhcp_opt WHERE port_id = ?", "s",
+	            id) != KDB_DONE ||
 	    net_tags_delete("ports", id) != 0 ||
 	    kdb_run(net_db, NULL, "DELETE FROM net_port WHERE id = ?", "s", id) != KDB_DONE)
 		return -1;
@@ -1346,17 +1581,19 @@ static void delete_port(kreq *r)
 	if (owner && strcmp(owner, "network:floatingip") == 0) {
 		bool found;
 		_cleanup_json_ json_t *row = kdb_query_row(net_db, &found, "SELECT id FROM"
-		                                           " net_floatingip WHERE id = ?", "s", device);
+		                                           " net_floatingip WHERE id = ?", "s",
+		                                           device);
 		protected_port = row != NULL;
 	} else if (str_in(owner, router_owners)) {
 		bool found;
-		_cleanup_json_ json_t *row = kdb_query_row(net_db, &found, "SELECT id FROM net_router"
-		                                           " WHERE id = ?", "s", device);
+		_cleanup_json_ json_t *row = kdb_query_row(net_db, &found, "SELECT id FROM"
+		                                           " net_router WHERE id = ?", "s",
+		                                           device);
 		protected_port = row != NULL;
 	}
 	if (protected_port) {
-		net_error(r, 409, "ServicePortInUse", "Port %s cannot be deleted directly via the port "
-		          "API: has device owner %s.", id, owner);
+		net_error(r, 409, "ServicePortInUse", "Port %s cannot be deleted directly via the "
+		          "port API: has device owner %s.", id, owner);
 		return;
 	}
 	json_t *fips = kpool_json(r->pool, json_array());
@@ -1460,7 +1697,8 @@ json_t *net_port_create_agent(const char *project_id, const char *network_id,
 		if (err && errlen) {
 			_cleanup_json_ json_t *body = r.resp_body ? json_loads(r.resp_body, 0, NULL)
 			                                          : NULL;
-			const char *msg = kjson_str(json_object_get(body, "NeutronError"), "message");
+			json_t *ne = json_object_get(body, "NeutronError");
+			const char *msg = kjson_str(ne, "message");
 			snprintf(err, errlen, "%s", msg ? msg : "port creation failed");
 		}
 	}

@@ -74,9 +74,9 @@ json_t *net_port_list_internal(const char *network_id, const char *device_owner)
  * Neutron's default rules (ingress from the group itself and egress to
  * anywhere, IPv4 and IPv6).  As in Neutron a non-admin caller never creates
  * it for another project: *id_out is then NULL.  r may be NULL (the
- * service itself).  id_out (may be NULL) gets a pool string (r's pool) or a
- * static-lifetime-free copy... see secgroups.c: with r == NULL it is NULL.
- * Returns false after answering (database error).
+ * service itself, no policy).  id_out (may be NULL) gets the group's id in
+ * r's pool; with r == NULL it is left NULL.  Returns false after answering
+ * 500 (a database error).
  */
 bool net_sg_ensure_default(kreq *r, const char *project_id, const char **id_out);
 /*

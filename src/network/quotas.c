@@ -56,7 +56,8 @@ static bool project_action(kreq *r, const char *id)
 		return false;
 	const char *p = net_project(r);
 	if (!*p) {
-		net_error(r, 400, "QuotaMissingTenant", "Tenant-id was missing from quota request.");
+		net_error(r, 400, "QuotaMissingTenant",
+		          "Tenant-id was missing from quota request.");
 		return true;
 	}
 	char key[16];
@@ -103,7 +104,8 @@ void net_h_quota_default(kreq *r)
 		return;
 	json_t *q = json_object();
 	for (size_t i = 0; i < ARRAY_SIZE(resources); i++)
-		json_object_set_new(q, resources[i], json_integer(net_quota_limit("", resources[i])));
+		json_object_set_new(q, resources[i],
+		                    json_integer(net_quota_limit("", resources[i])));
 	kresp_json(r, 200, json_pack("{s:o}", "quota", q));
 }
 
@@ -136,7 +138,8 @@ void net_h_quota_update(kreq *r)
 	json_object_del(obj, "check_limit");
 	net_attr attrs[ARRAY_SIZE(resources)];
 	for (size_t i = 0; i < ARRAY_SIZE(resources); i++)
-		attrs[i] = (net_attr){ resources[i], NET_A_INT, NET_A_PUT, 0, -1, 2147483647, NULL };
+		attrs[i] =
+		        (net_attr){ resources[i], NET_A_INT, NET_A_PUT, 0, -1, 2147483647, NULL };
 	if (!net_validate(r, obj, attrs, ARRAY_SIZE(attrs), false))
 		return;
 	const char *key;
@@ -148,9 +151,10 @@ void net_h_quota_update(kreq *r)
 				continue;
 			int64_t used = net_quota_used(id, key);
 			if (used > limit) {
-				net_error(r, 400, NULL, "Quota limit %lld for %s must be greater than or "
-				          "equal to already used %lld", (long long)limit, key,
-				          (long long)used);
+				net_error(r, 400, NULL,
+				          "Quota limit %lld for %s must be greater than or "
+				          "equal to already used %lld",
+				          (long long)limit, key, (long long)used);
 				return;
 			}
 		}
@@ -191,8 +195,8 @@ void net_h_quota_delete(kreq *r)
 		return;
 	}
 	if (n == 0) {
-		net_error(r, 404, "ProjectQuotaNotFound", "Quota for project %s could not be found.",
-		          id);
+		net_error(r, 404, "ProjectQuotaNotFound",
+		          "Quota for project %s could not be found.", id);
 		return;
 	}
 	kresp_status(r, 204);

@@ -45,8 +45,26 @@
 #include "l3.h"
 #include "ports.h"
 
+#define SUBNET_COLS "id, network_id, project_id, cidr, gateway_ip, ip_version, " \
+	"ipv6_ra_mode, ipv6_address_mode"
 #define ROUTER_COLS "id, project_id, name, description, admin_state_up, status, " \
 	"gw_network_id, gw_port_id, enable_snat, created_at, updated_at, revision_number"
+
+/* Neutron's messages (neutron/db/l3_db.py, extraroute_db.py, neutron-lib) */
+#define MSG_DUP_SUBNET "Router already has a port on subnet %s"
+#define MSG_OVERLAP "Cidr %s of subnet %s overlaps with cidr %s of subnet %s"
+#define MSG_V6_RA "IPv6 subnet %s configured to receive RAs from an external router " \
+	"cannot be added to Neutron Router."
+#define MSG_DICT_KEYS "Validation of dictionary's keys failed. Expected keys: {%s} " \
+	"Provided keys: {%s}"
+#define MSG_EXT_GW_IP "External IP %s is the same as the gateway IP"
+#define MSG_ONE_V6_PORT "Router already contains IPv6 port %s belonging to network id %s. " \
+	"Only one IPv6 port from the same network subnet can be connected to a router."
+#define MSG_OUT_OF_POOL "Cannot add interface to router because specified port %s has an " \
+	"IP address out of the allocation pool of subnet %s, which is not owned by the " \
+	"project making the request"
+#define MSG_INTF_IN_USE "Router interface for subnet %s on router %s cannot be deleted, as " \
+	"it is required by one or more %s."
 
 /* ------------------------------------------------------------------------ */
 /* Shared L3 helpers (l3.h) */
@@ -145,7 +163,8 @@ const char *net_l3_check_fixed_ips(kpool *pool, const json_t *v)
 		}
 		json_t *sub = json_object_get(e, "subnet_id");
 		if (sub && (!json_is_string(sub) || net_check_uuid(json_string_value(sub))))
-			return kpool_printf(pool, "'%s' is not a valid UUID", net_l3_pyrepr(pool, sub));
+			return kpool_printf(pool, "'%s' is not a valid UUID",
+			                    net_l3_pyrepr(pool, sub));
 	}
 	return NULL;
 }
@@ -154,9 +173,8 @@ json_t *net_l3_subnet_row(const char *id)
 {
 	if (!id)
 		return NULL;
-	return kdb_query_row(net_db, NULL, "SELECT id, network_id, project_id, cidr, gateway_ip, "
-	                     "ip_version, ipv6_ra_mode, ipv6_address_mode FROM net_subnet "
-	                     "WHERE id = ?", "s", id);
+	return kdb_query_row(net_db, NULL, "SELECT " SUBNET_COLS " FROM net_subnet WHERE id = ?",
+	                     "s", id);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -226,8 +244,10 @@ static void router_finish(json_t *row, json_t *gw_ips, json_t *routes)
 	json_t *info = json_null();
 	if (kjson_str(row, "gw_port_id")) {
 		json_t *snat = json_object_get(row, "enable_snat");
-		info = json_pack("{s:O,s:b,s:o}", "network_id", json_object_get(row, "gw_network_id"),
-		                 "enable_snat", json_is_integer(snat) && json_integer_value(snat) != 0,
+		bool on = json_is_integer(snat) && json_integer_value(snat) != 0;
+		info = json_pack("{s:O,s:b,s:o}",
+		                 "network_id", json_object_get(row, "gw_network_id"),
+		                 "enable_snat", on,
 		                 "external_fixed_ips", gw_ips ? json_incref(gw_ips) : json_array());
 	}
 	json_object_set_new(row, "external_gateway_info", info);
@@ -322,10 +342,8 @@ static bool is_gw(const json_t *port)
 
 static json_t *network_subnets(const char *network_id)
 {
-	json_t *rows = kdb_query_json(net_db, "SELECT id, network_id, project_id, cidr, gateway_ip, "
-	                              "ip_version, ipv6_ra_mode, ipv6_address_mode FROM net_subnet "
-	                              "WHERE network_id = ? ORDER BY created_at, id", "s",
-	                              network_id);
+	json_t *rows = kdb_query_json(net_db, "SELECT " SUBNET_COLS " FROM net_subnet WHERE "
+	                              "network_id = ? ORDER BY created_at, id", "s", network_id);
 	return rows ? rows : json_array();
 }
 
@@ -351,10 +369,10 @@ static bool check_dup_subnets(kreq *r, const json_t *ports, const json_t *new_su
 		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip) {
 			const char *sid = kjson_str(ip, "subnet_id");
 			if (sid && str_in(new_ids, sid))
-				return net_l3_bad_request(r, "router", "Router already has a port on "
-				                          "subnet %s", sid);
+				return net_l3_bad_request(r, "router", MSG_DUP_SUBNET, sid);
 			if (is_gw(p)) {
-				_cleanup_json_ json_t *ext = network_subnets(kjson_str(p, "network_id"));
+				const char *net = kjson_str(p, "network_id");
+				_cleanup_json_ json_t *ext = network_subnets(net);
 				size_t k;
 				json_t *es;
 				json_array_foreach(ext, k, es)
@@ -372,8 +390,8 @@ static bool check_dup_subnets(kreq *r, const json_t *ports, const json_t *new_su
 		json_array_foreach(new_subnets, j, s) {
 			const char *a = kjson_str(sub, "cidr"), *b = kjson_str(s, "cidr");
 			if (a && b && net_cidrs_overlap_str(a, b))
-				return net_l3_bad_request(r, "router", "Cidr %s of subnet %s overlaps with "
-				                          "cidr %s of subnet %s", b, kjson_str(s, "id"), a,
+				return net_l3_bad_request(r, "router", MSG_OVERLAP, b,
+				                          kjson_str(s, "id"), a,
 				                          kjson_str(sub, "id"));
 		}
 	}
@@ -387,9 +405,7 @@ static bool check_subnet_mode(kreq *r, const json_t *subnet)
 	json_t *am = json_object_get(subnet, "ipv6_address_mode");
 	if (json_integer_value(json_object_get(subnet, "ip_version")) == 6 &&
 	    (!ra || json_is_null(ra)) && am && !json_is_null(am))
-		return net_l3_bad_request(r, "router", "IPv6 subnet %s configured to receive RAs from "
-		                          "an external router cannot be added to Neutron Router.",
-		                          kjson_str(subnet, "id"));
+		return net_l3_bad_request(r, "router", MSG_V6_RA, kjson_str(subnet, "id"));
 	return true;
 }
 
@@ -428,11 +444,11 @@ static json_t *parse_routes(kreq *r, json_t *v)
 			json_t *x;
 			bool first = true;
 			json_object_foreach(e, k, x) {
-				keys = kpool_printf(r->pool, "%s%s'%s'", keys, first ? "" : ", ", k);
+				keys = kpool_printf(r->pool, "%s%s'%s'", keys, first ? "" : ", ",
+				                    k);
 				first = false;
 			}
-			net_bad_input(r, "routes", "Validation of dictionary's keys failed. Expected "
-			              "keys: {'destination', 'nexthop'} Provided keys: {%s}", keys);
+			net_bad_input(r, "routes", MSG_DICT_KEYS, "'destination', 'nexthop'", keys);
 			return NULL;
 		}
 		net_cidr c;
@@ -522,8 +538,8 @@ static void connected(const json_t *ports, const char *skip_port, const char *ex
 static bool set_routes(kreq *r, const char *router_id, const json_t *routes)
 {
 	if ((long)json_array_size(routes) > max_routes()) {
-		net_error(r, 400, "RoutesExhausted", "Unable to complete operation for %s. The number "
-		          "of routes exceeds the maximum %ld.", router_id, max_routes());
+		net_error(r, 400, "RoutesExhausted", "Unable to complete operation for %s. The "
+		          "number of routes exceeds the maximum %ld.", router_id, max_routes());
 		return false;
 	}
 	_cleanup_json_ json_t *ports = router_ports(router_id, NULL);
@@ -578,8 +594,7 @@ static bool parse_gw(kreq *r, json_t *body, gwreq *g)
 			keys = kpool_printf(r->pool, "%s%s'%s'", keys, first ? "" : ", ", k);
 			first = false;
 		}
-		return net_bad_input(r, attr, "Validation of dictionary's keys failed. Expected keys: "
-		                     "{'network_id'} Provided keys: {%s}", keys);
+		return net_bad_input(r, attr, MSG_DICT_KEYS, "'network_id'", keys);
 	}
 	char *extra = NULL;
 	const char *k;
@@ -598,8 +613,8 @@ static bool parse_gw(kreq *r, json_t *body, gwreq *g)
 	json_t *snat = json_object_get(v, "enable_snat");
 	if (snat) {
 		if (!net_to_bool(snat, &g->snat)) {
-			net_error(r, 400, "InvalidInput", "Invalid input for operation: '%s' cannot be "
-			          "converted to boolean.", net_l3_pyrepr(r->pool, snat));
+			net_error(r, 400, "InvalidInput", "Invalid input for operation: '%s' "
+			          "cannot be converted to boolean.", net_l3_pyrepr(r->pool, snat));
 			return false;
 		}
 		g->snat_given = true;
@@ -635,7 +650,8 @@ static bool ext_ip_change(const json_t *cur, const json_t *want)
 		add_unique(ws, kjson_str(e, "subnet_id"));
 		add_unique(wi, kjson_str(e, "ip_address"));
 	}
-	if (json_array_size(cs) != json_array_size(ws) || json_array_size(ci) != json_array_size(wi))
+	if (json_array_size(cs) != json_array_size(ws) ||
+	    json_array_size(ci) != json_array_size(wi))
 		return true;
 	json_array_foreach(ws, i, e)
 		if (!str_in(cs, json_string_value(e)))
@@ -700,8 +716,8 @@ static bool update_gateway(kreq *r, const char *router_id, const gwreq *g)
 		if (!net)
 			return false;
 		if (!json_is_true(json_object_get(net, "router:external")))
-			return net_l3_bad_request(r, "router", "Network %s is not an external network",
-			                          g->network_id);
+			return net_l3_bad_request(r, "router", "Network %s is not an external "
+			                          "network", g->network_id);
 		_cleanup_json_ json_t *subs = network_subnets(g->network_id);
 		size_t i, j;
 		json_t *ip, *s;
@@ -710,8 +726,8 @@ static bool update_gateway(kreq *r, const char *router_id, const gwreq *g)
 			json_array_foreach(subs, j, s) {
 				const char *gwip = kjson_str(s, "gateway_ip");
 				if (addr && gwip && strcmp(addr, gwip) == 0)
-					return net_l3_bad_request(r, "router", "External IP %s is the same "
-					                          "as the gateway IP", addr);
+					return net_l3_bad_request(r, "router", MSG_EXT_GW_IP,
+					                          addr);
 			}
 		}
 	}
@@ -724,21 +740,25 @@ static bool update_gateway(kreq *r, const char *router_id, const gwreq *g)
 			return false;
 	}
 
+	bool same_net = gw_port && g->network_id && gw_net && strcmp(gw_net, g->network_id) == 0;
 	/* the same network with other addresses: update the port in place */
-	if (gw_port && ip_change && g->network_id && strcmp(gw_net, g->network_id) == 0) {
+	if (same_net && ip_change) {
 		json_t *port = net_port_get(r->pool, gw_port);
-		_cleanup_json_ json_t *ips = port ? net_ipam_update(r, gw_net, gw_port,
-		                                                    kjson_str(port, "mac_address"),
-		                                                    g->ext_ips, NET_OWNER_ROUTER_GW)
-		                                  : NULL;
+		if (!port) {
+			internal_error(r);
+			return false;
+		}
+		const char *mac = kjson_str(port, "mac_address");
+		_cleanup_json_ json_t *ips =
+			net_ipam_update(r, gw_net, gw_port, mac, g->ext_ips, NET_OWNER_ROUTER_GW);
 		if (!ips)
-			return port ? false : (internal_error(r), false);
+			return false;
 		net_touch("net_port", gw_port);
 		net_notify("port", gw_port);
 		return true;
 	}
 	/* a gateway on another network (or none): remove the old one */
-	if (gw_port && (!g->network_id || strcmp(gw_net, g->network_id) != 0)) {
+	if (gw_port && !same_net) {
 		if (!drop_gateway(r, router_id, gw_port, gw_net))
 			return false;
 		gw_port = NULL;
@@ -753,9 +773,9 @@ static bool update_gateway(kreq *r, const char *router_id, const gwreq *g)
 	                                        NET_OWNER_ROUTER_GW, g->ext_ips);
 	if (!port)
 		return false;
-	return run(r, kdb_run(net_db, NULL, "UPDATE net_router SET gw_port_id = ?, gw_network_id = ? "
-	                      "WHERE id = ?", "sss", kjson_str(port, "id"), g->network_id,
-	                      router_id));
+	return run(r, kdb_run(net_db, NULL, "UPDATE net_router SET gw_port_id = ?, "
+	                      "gw_network_id = ? WHERE id = ?", "sss", kjson_str(port, "id"),
+	                      g->network_id, router_id));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -795,9 +815,9 @@ static void list_routers(kreq *r)
 	                                           "net_ip_allocation a ON a.port_id = "
 	                                           "r.gw_port_id ORDER BY a.subnet_id, "
 	                                           "a.ip_address", "");
-	_cleanup_json_ json_t *rts = kdb_query_json(net_db, "SELECT router_id, destination, nexthop "
-	                                            "FROM net_router_route ORDER BY destination, "
-	                                            "nexthop", "");
+	_cleanup_json_ json_t *rts = kdb_query_json(net_db, "SELECT router_id, destination, "
+	                                            "nexthop FROM net_router_route ORDER BY "
+	                                            "destination, nexthop", "");
 	if (!rows || !gw || !rts) {
 		internal_error(r);
 		return;
@@ -891,8 +911,8 @@ static void create_router(kreq *r)
 	const char *name = kjson_str(obj, "name"), *desc = kjson_str(obj, "description");
 	if (!run(r, kdb_run(net_db, NULL, "INSERT INTO net_router (id, project_id, name, "
 	                    "description, admin_state_up, status, enable_snat, created_at, "
-	                    "updated_at, revision_number) VALUES (?, ?, ?, ?, ?, 'ACTIVE', 1, ?, ?, "
-	                    "0)", "ssssbii", id, project, name ? name : "", desc ? desc : "",
+	                    "updated_at, revision_number) VALUES (?, ?, ?, ?, ?, 'ACTIVE', 1, "
+	                    "?, ?, 0)", "ssssbii", id, project, name ? name : "", desc ? desc : "",
 	                    admin_up, now, now)))
 		return;
 	if (g.network_id && !update_gateway(r, id, &g))
@@ -989,7 +1009,8 @@ static void delete_router(kreq *r)
 		size_t i;
 		json_t *e;
 		json_array_foreach(intf, i, e)
-			ids = kpool_printf(r->pool, "%s%s%s", ids, i ? ", " : "", kjson_str(e, "id"));
+			ids = kpool_printf(r->pool, "%s%s%s", ids, i ? ", " : "",
+			                   kjson_str(e, "id"));
 		net_error(r, 409, "RouterInUse", "Router %s has ports still attached: %s", id, ids);
 		return;
 	}
@@ -1040,7 +1061,8 @@ static bool interface_info(kreq *r, json_t *info, bool removal, const char **por
 	json_t *p = json_object_get(info, "port_id"), *s = json_object_get(info, "subnet_id");
 	*port_id = *subnet_id = NULL;
 	if (!p && !s)
-		return net_l3_bad_request(r, "router", "Either subnet_id or port_id must be specified");
+		return net_l3_bad_request(r, "router", "Either subnet_id or port_id must be "
+		                          "specified");
 	json_t *vals[2] = { p, s };
 	for (int i = 0; i < 2; i++)
 		if (vals[i] && (!json_is_string(vals[i]) ||
@@ -1098,13 +1120,13 @@ static bool add_by_subnet(kreq *r, const json_t *router, const char *subnet_id,
 			if (is_gw(p) || strcmp(kjson_str(p, "network_id"), net) != 0 || !has_v6(p))
 				continue;
 			const char *pid = kjson_str(p, "id");
-			json_t *want = kpool_json(r->pool, json_deep_copy(json_object_get(p,
-			                                                               "fixed_ips")));
+			json_t *want = json_deep_copy(json_object_get(p, "fixed_ips"));
+			kpool_json(r->pool, want);
 			json_array_append_new(want, json_pack("{s:s,s:s}", "subnet_id", subnet_id,
 			                                      "ip_address", gw));
-			_cleanup_json_ json_t *ips = net_ipam_update(r, net, pid,
-			                                             kjson_str(p, "mac_address"), want,
-			                                             NET_OWNER_ROUTER_INTF);
+			const char *mac = kjson_str(p, "mac_address");
+			_cleanup_json_ json_t *ips =
+				net_ipam_update(r, net, pid, mac, want, NET_OWNER_ROUTER_INTF);
 			if (!ips)
 				return false;
 			net_touch("net_port", pid);
@@ -1155,14 +1177,15 @@ static bool add_by_port(kreq *r, const json_t *router, const char *port_id, intf
 	}
 	const char *dev = kjson_str(port, "device_id");
 	if (dev && *dev) {
-		net_error(r, 409, "PortInUse", "Unable to complete operation on port %s for network "
-		          "%s. Port already has an attached device %s.", port_id,
+		net_error(r, 409, "PortInUse", "Unable to complete operation on port %s for "
+		          "network %s. Port already has an attached device %s.", port_id,
 		          kjson_str(port, "network_id"), dev);
 		return false;
 	}
 	json_t *fixed = json_object_get(port, "fixed_ips");
 	if (json_array_size(fixed) == 0)
-		return net_l3_bad_request(r, "router", "Router port must have at least one fixed IP");
+		return net_l3_bad_request(r, "router", "Router port must have at least one "
+		                          "fixed IP");
 	json_t *subnets = kpool_json(r->pool, json_array());
 	size_t i;
 	json_t *ip;
@@ -1180,14 +1203,11 @@ static bool add_by_port(kreq *r, const json_t *router, const char *port_id, intf
 	_cleanup_json_ json_t *ports = router_ports(router_id, NULL);
 	if (has_v6(port)) {
 		json_t *p;
+		const char *net = kjson_str(port, "network_id");
 		json_array_foreach(ports, i, p)
-			if (strcmp(kjson_str(p, "network_id"), kjson_str(port, "network_id")) == 0 &&
-			    has_v6(p))
-				return net_l3_bad_request(r, "router", "Router already contains IPv6 port "
-				                          "%s belonging to network id %s. Only one IPv6 "
-				                          "port from the same network subnet can be "
-				                          "connected to a router.", kjson_str(p, "id"),
-				                          kjson_str(p, "network_id"));
+			if (strcmp(kjson_str(p, "network_id"), net) == 0 && has_v6(p))
+				return net_l3_bad_request(r, "router", MSG_ONE_V6_PORT,
+				                          kjson_str(p, "id"), net);
 	}
 	if (!check_dup_subnets(r, ports, subnets, port_id))
 		return false;
@@ -1196,8 +1216,8 @@ static bool add_by_port(kreq *r, const json_t *router, const char *port_id, intf
 		if (json_integer_value(json_object_get(s, "ip_version")) == 4)
 			v4++;
 	if (v4 > 1)
-		return net_l3_bad_request(r, "router", "Cannot have multiple IPv4 subnets on router "
-		                          "port");
+		return net_l3_bad_request(r, "router", "Cannot have multiple IPv4 subnets on "
+		                          "router port");
 	if (!net_is_admin(r)) {
 		json_array_foreach(fixed, i, ip) {
 			const char *sid = kjson_str(ip, "subnet_id");
@@ -1205,11 +1225,8 @@ static bool add_by_port(kreq *r, const json_t *router, const char *port_id, intf
 			const char *owner = kjson_str(sub, "project_id");
 			if (!in_pools(sid, kjson_str(ip, "ip_address")) &&
 			    (!owner || strcmp(owner, net_project(r)) != 0))
-				return net_l3_bad_request(r, "router", "Cannot add interface to router "
-				                          "because specified port %s has an IP address out "
-				                          "of the allocation pool of subnet %s, which is not "
-				                          "owned by the project making the request",
-				                          port_id, sid);
+				return net_l3_bad_request(r, "router", MSG_OUT_OF_POOL, port_id,
+				                          sid);
 		}
 	}
 	if (net_port_set_device(port_id, router_id, NET_OWNER_ROUTER_INTF) != 0) {
@@ -1272,18 +1289,16 @@ static bool interface_not_in_use(kreq *r, const char *router_id, const json_t *s
 	json_array_foreach(fips, i, e) {
 		const char *ip = kjson_str(e, "fixed_ip_address");
 		if (ip && cidr && net_ip_in_cidr_str(ip, cidr)) {
-			net_error(r, 409, "RouterInterfaceInUseByFloatingIP", "Router interface for "
-			          "subnet %s on router %s cannot be deleted, as it is required by one or "
-			          "more floating IPs.", sid, router_id);
+			net_error(r, 409, "RouterInterfaceInUseByFloatingIP", MSG_INTF_IN_USE,
+			          sid, router_id, "floating IPs");
 			return false;
 		}
 	}
 	_cleanup_json_ json_t *routes = routes_of(router_id);
 	json_array_foreach(routes, i, e) {
 		if (cidr && net_ip_in_cidr_str(kjson_str(e, "nexthop"), cidr)) {
-			net_error(r, 409, "RouterInterfaceInUseByRoute", "Router interface for subnet %s "
-			          "on router %s cannot be deleted, as it is required by one or more "
-			          "routes.", sid, router_id);
+			net_error(r, 409, "RouterInterfaceInUseByRoute", MSG_INTF_IN_USE, sid,
+			          router_id, "routes");
 			return false;
 		}
 	}
@@ -1362,12 +1377,12 @@ static bool remove_by_subnet(kreq *r, const char *router_id, const char *subnet_
 			json_t *keep = kpool_json(r->pool, json_array());
 			json_array_foreach(fixed, j, ip)
 				if (strcmp(kjson_str(ip, "subnet_id"), subnet_id) != 0)
-					json_array_append_new(keep, json_pack("{s:O,s:O}", "subnet_id",
-					                      json_object_get(ip, "subnet_id"), "ip_address",
-					                      json_object_get(ip, "ip_address")));
-			_cleanup_json_ json_t *ips = net_ipam_update(r, net, pid,
-			                                             kjson_str(p, "mac_address"), keep,
-			                                             NET_OWNER_ROUTER_INTF);
+					json_array_append_new(keep, json_pack("{s:O,s:O}",
+					        "subnet_id", json_object_get(ip, "subnet_id"),
+					        "ip_address", json_object_get(ip, "ip_address")));
+			const char *mac = kjson_str(p, "mac_address");
+			_cleanup_json_ json_t *ips =
+				net_ipam_update(r, net, pid, mac, keep, NET_OWNER_ROUTER_INTF);
 			if (!ips)
 				return false;
 			net_touch("net_port", pid);

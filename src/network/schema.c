@@ -201,10 +201,20 @@
 	" tag VARCHAR(255) NOT NULL," \
 	" PRIMARY KEY (resource_type, resource_id, tag))" T
 
+/* Step 2: the extra_dhcp_opt extension of ports (ports.c). */
+#define NET_SCHEMA_V2(T) \
+	"CREATE TABLE net_extra_dhcp_opt (" \
+	" port_id VARCHAR(64) NOT NULL," \
+	" opt_name VARCHAR(64) NOT NULL," \
+	" opt_value VARCHAR(255) NOT NULL," \
+	" ip_version INTEGER NOT NULL DEFAULT 4," \
+	" PRIMARY KEY (port_id, opt_name, ip_version))" T
+
 #define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 static const kdb_migration net_steps[] = {
 	{ 1, NET_SCHEMA_V1(""), NET_SCHEMA_V1(MYSQL_TABLE) },
+	{ 2, NET_SCHEMA_V2(""), NET_SCHEMA_V2(MYSQL_TABLE) },
 };
 
 int net_db_sync(void)

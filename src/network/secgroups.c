@@ -60,6 +60,12 @@
 	" FROM net_security_group_rule r LEFT JOIN net_default_security_group d" \
 	" ON d.security_group_id = r.security_group_id"
 
+static void internal_error(kreq *r)
+{
+	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error while "
+	          "processing your request.");
+}
+
 /* ------------------------------------------------------------------------ */
 /* Protocols (neutron_lib.constants.IP_PROTOCOL_MAP, in its order). */
 
@@ -246,7 +252,6 @@ static const char *normalized_cidr(kpool *pool, const char *prefix)
 
 /* ------------------------------------------------------------------------ */
 /* Views. */
-
 
 /* In place: a rule row -> its API view (without standard attributes). */
 static void rule_row_view(kpool *pool, json_t *o)
@@ -479,8 +484,7 @@ fail:
 	klog_error("network", "cannot create the default security group of project %s",
 	           project_id);
 	if (r)
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-		          "while processing your request.");
+		internal_error(r);
 	return false;
 }
 
@@ -540,6 +544,12 @@ static const net_attr sg_attrs[] = {
 	{ .name = "name", .type = NET_A_STRING, .flags = NET_A_POST | NET_A_PUT },
 	{ .name = "description", .type = NET_A_STRING, .flags = NET_A_POST | NET_A_PUT },
 	{ .name = "stateful", .type = NET_A_BOOL, .flags = NET_A_POST | NET_A_PUT },
+	{ .name = "id", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "security_group_rules", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "shared", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "created_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "updated_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "revision_number", .type = NET_A_ANY, .flags = 0 },
 };
 
 /* The name validator of Neutron (name_not_default). */
@@ -578,8 +588,7 @@ static void list_groups(kreq *r)
 	if (!groups || !rules) {
 		json_decref(groups);
 		json_decref(rules);
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server "
-		          "error while processing your request.");
+		internal_error(r);
 		return;
 	}
 	groups_finish(groups, rules);
@@ -672,8 +681,7 @@ static void create_groups(kreq *r)
 	net_respond_one(r, 201, "security_group", one);
 	return;
 fail:
-	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-	          "while processing your request.");
+	internal_error(r);
 }
 
 /* Whether a port uses the group. */
@@ -721,8 +729,8 @@ static void update_group(kreq *r)
 		goto fail;
 	bool ok = true;
 	if (json_object_get(obj, "name"))
-		ok = ok && kdb_run(net_db, NULL, "UPDATE net_security_group SET name = ? WHERE id = ?",
-		                   "ss", name ? name : "", id) == KDB_DONE;
+		ok = ok && kdb_run(net_db, NULL, "UPDATE net_security_group SET name = ?"
+		                   " WHERE id = ?", "ss", name ? name : "", id) == KDB_DONE;
 	if (json_object_get(obj, "description"))
 		ok = ok && kdb_run(net_db, NULL, "UPDATE net_security_group SET description = ?"
 		                   " WHERE id = ?", "ss", desc ? desc : "", id) == KDB_DONE;
@@ -745,8 +753,7 @@ static void update_group(kreq *r)
 	net_respond_one(r, 200, "security_group", g);
 	return;
 fail:
-	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-	          "while processing your request.");
+	internal_error(r);
 }
 
 static void delete_group(kreq *r)
@@ -777,7 +784,8 @@ static void delete_group(kreq *r)
 		goto fail;
 	bool ok =
 		kdb_run(net_db, NULL, "DELETE FROM net_security_group_rule WHERE"
-		        " security_group_id = ? OR remote_group_id = ?", "ss", id, id) == KDB_DONE &&
+		        " security_group_id = ? OR remote_group_id = ?", "ss", id, id) ==
+		KDB_DONE &&
 		kdb_run(net_db, NULL, "DELETE FROM net_default_security_group WHERE"
 		        " security_group_id = ?", "s", id) == KDB_DONE &&
 		net_tags_delete("security_groups", id) == 0 &&
@@ -799,8 +807,7 @@ static void delete_group(kreq *r)
 	kresp_status(r, 204);
 	return;
 fail:
-	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-	          "while processing your request.");
+	internal_error(r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -821,6 +828,12 @@ static const net_attr rule_attrs[] = {
 	{ .name = "remote_ip_prefix", .type = NET_A_ANY, .flags = NET_A_POST | NET_A_NULL },
 	{ .name = "remote_address_group_id", .type = NET_A_ANY, .flags = NET_A_POST | NET_A_NULL },
 	{ .name = "description", .type = NET_A_STRING, .flags = NET_A_POST | NET_A_PUT },
+	{ .name = "id", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "normalized_cidr", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "belongs_to_default_sg", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "created_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "updated_at", .type = NET_A_ANY, .flags = 0 },
+	{ .name = "revision_number", .type = NET_A_ANY, .flags = 0 },
 };
 
 static const char *const rule_sort_keys[] = {
@@ -875,9 +888,9 @@ static bool rule_prepare(kreq *r, json_t *obj, rule_spec *s)
 		else if (e && strcasecmp(e, "IPv6") == 0)
 			s->ethertype = "IPv6";
 		else {
-			net_error(r, 400, "SecurityGroupRuleInvalidEtherType", "Security group rule "
-			          "for ethertype '%s' not supported. Allowed values are ['IPv4', "
-			          "'IPv6'].", pystr(r, et));
+			net_error(r, 400, "SecurityGroupRuleInvalidEtherType",
+			          "Security group rule for ethertype '%s' not supported. Allowed "
+			          "values are ['IPv4', 'IPv6'].", pystr(r, et));
 			return false;
 		}
 	}
@@ -931,37 +944,41 @@ static bool rule_prepare(kreq *r, json_t *obj, rule_spec *s)
 				return false;
 			}
 			if (!(s->pmin >= 0 && s->pmax >= 0 && s->pmin <= s->pmax)) {
-				net_error(r, 400, "SecurityGroupInvalidPortRange", "For TCP/UDP protocols,"
-				          " port_range_min must be <= port_range_max");
+				net_error(r, 400, "SecurityGroupInvalidPortRange",
+				          "For TCP/UDP protocols, port_range_min must be <= "
+				          "port_range_max");
 				return false;
 			}
 		} else if (pn == 1 || pn == 58) {
 			if (s->pmin > 255) {
-				net_error(r, 400, "SecurityGroupInvalidIcmpValue", "Invalid value for ICMP "
-				          "type (port_range_min) %lld. It must be 0 to 255.", s->pmin);
+				net_error(r, 400, "SecurityGroupInvalidIcmpValue",
+				          "Invalid value for ICMP type (port_range_min) %lld. It "
+				          "must be 0 to 255.", s->pmin);
 				return false;
 			}
 			if (s->pmax > 255) {
-				net_error(r, 400, "SecurityGroupInvalidIcmpValue", "Invalid value for ICMP "
-				          "code (port_range_max) %lld. It must be 0 to 255.", s->pmax);
+				net_error(r, 400, "SecurityGroupInvalidIcmpValue",
+				          "Invalid value for ICMP code (port_range_max) %lld. It "
+				          "must be 0 to 255.", s->pmax);
 				return false;
 			}
 			if (s->pmin < 0 && s->pmax >= 0) {
-				net_error(r, 400, "SecurityGroupMissingIcmpType", "ICMP code "
-				          "(port-range-max) %lld is provided but ICMP type (port-range-min)"
-				          " is missing.", s->pmax);
+				net_error(r, 400, "SecurityGroupMissingIcmpType",
+				          "ICMP code (port-range-max) %lld is provided but ICMP "
+				          "type (port-range-min) is missing.", s->pmax);
 				return false;
 			}
 		} else {
-			net_error(r, 400, "SecurityGroupInvalidProtocolForPort", "Ports cannot be "
-			          "specified for protocol %d. Ports are only supported for DCCP, SCTP, "
-			          "TCP, UDP, UDPLITE.", pn);
+			net_error(r, 400, "SecurityGroupInvalidProtocolForPort",
+			          "Ports cannot be specified for protocol %d. Ports are only "
+			          "supported for DCCP, SCTP, TCP, UDP, UDPLITE.", pn);
 			return false;
 		}
 	}
 	if (s->prefix && strcmp(s->ethertype, pver == 6 ? "IPv6" : "IPv4") != 0) {
-		net_error(r, 400, "SecurityGroupRuleParameterConflict", "Conflicting value ethertype"
-		          " %s for CIDR %s", s->ethertype, json_string_value(pv));
+		net_error(r, 400, "SecurityGroupRuleParameterConflict",
+		          "Conflicting value ethertype %s for CIDR %s", s->ethertype,
+		          json_string_value(pv));
 		return false;
 	}
 	if (s->protocol && strcmp(s->ethertype, "IPv4") == 0 &&
@@ -1022,13 +1039,14 @@ static void create_rules(kreq *r)
 	/* bulk: one group and one project (_validate_single_project_and_group) */
 	for (i = 1; i < n; i++) {
 		if (strcmp(specs[i].sg_id, specs[0].sg_id) != 0) {
-			net_error(r, 400, "SecurityGroupNotSingleGroupRules", "Only allowed to update "
-			          "rules for one security profile at a time");
+			net_error(r, 400, "SecurityGroupNotSingleGroupRules", "Only allowed to "
+			          "update rules for one security profile at a time");
 			return;
 		}
 		if (strcmp(specs[i].project_id, specs[0].project_id) != 0) {
-			net_error(r, 400, "SecurityGroupRulesNotSingleProject", "Multiple project_ids "
-			          "in bulk security group rule create not allowed");
+			net_error(r, 400, "SecurityGroupRulesNotSingleProject",
+			          "Multiple project_ids in bulk security group rule create not "
+			          "allowed");
 			return;
 		}
 	}
@@ -1081,7 +1099,8 @@ static void create_rules(kreq *r)
 	json_array_foreach(existing, i, obj) {
 		rule_spec e = {
 			.sg_id = specs[0].sg_id, .direction = kjson_str(obj, "direction"),
-			.ethertype = kjson_str(obj, "ethertype"), .protocol = kjson_str(obj, "protocol"),
+			.ethertype = kjson_str(obj, "ethertype"),
+			.protocol = kjson_str(obj, "protocol"),
 			.pmin = json_port(json_object_get(obj, "port_range_min")),
 			.pmax = json_port(json_object_get(obj, "port_range_max")),
 			.prefix = kjson_str(obj, "remote_ip_prefix"),
@@ -1092,8 +1111,9 @@ static void create_rules(kreq *r)
 		const char *k = rule_key(r->pool, &e);
 		for (size_t j = 0; j < n; j++)
 			if (strcmp(k, keys[j]) == 0) {
-				net_error(r, 409, "SecurityGroupRuleExists", "Security group rule already"
-				          " exists. Rule id is %s.", kjson_str(obj, "id"));
+				net_error(r, 409, "SecurityGroupRuleExists",
+				          "Security group rule already exists. Rule id is %s.",
+				          kjson_str(obj, "id"));
 				return;
 			}
 	}
@@ -1134,8 +1154,7 @@ static void create_rules(kreq *r)
 	net_respond_one(r, 201, "security_group_rule", one);
 	return;
 fail:
-	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-	          "while processing your request.");
+	internal_error(r);
 }
 
 /* The view of a rule as r may see it (new reference), or NULL. */
@@ -1192,8 +1211,7 @@ static void list_rules(kreq *r)
 		: rules_query2(r, "JOIN net_security_group g ON g.id = r.security_group_id"
 		               " WHERE g.project_id = ? OR r.project_id = ?", me, me);
 	if (!rules) {
-		net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server "
-		          "error while processing your request.");
+		internal_error(r);
 		return;
 	}
 	net_respond_list(r, "security_group_rules", rules, q);
@@ -1243,8 +1261,7 @@ static void delete_rule(kreq *r)
 	kresp_status(r, 204);
 	return;
 fail:
-	net_error(r, 500, "HTTPInternalServerError", "Request Failed: internal server error "
-	          "while processing your request.");
+	internal_error(r);
 }
 
 const kroute net_sg_routes[] = {

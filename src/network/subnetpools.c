@@ -141,7 +141,8 @@ static irange *parse_prefixes(kreq *r, const json_t *list, size_t *n, int *versi
 				return NULL;
 			}
 		if (*version && *version != c.net.version) {
-			net_error(r, 400, "PrefixVersionMismatch", "Cannot mix IPv4 and IPv6 prefixes in "
+			net_error(r, 400, "PrefixVersionMismatch",
+			          "Cannot mix IPv4 and IPv6 prefixes in "
 			          "a subnet pool.");
 			return NULL;
 		}
@@ -288,8 +289,10 @@ static bool default_taken(kreq *r, int version, const char *except)
 	                                           "id <> ?", "is", (int64_t)version,
 	                                           except ? except : "");
 	if (row) {
-		net_error(r, 400, "InvalidInput", "Invalid input for operation: A default subnetpool "
-		          "for this IP family has already been set. Only one default may exist per IP "
+		net_error(r, 400, "InvalidInput",
+		          "Invalid input for operation: A default subnetpool "
+		          "for this IP family has already been set. Only one default may exist per "
+		          "IP "
 		          "family.");
 		return true;
 	}
@@ -369,7 +372,8 @@ void net_h_subnetpool_create(kreq *r)
 		net_error(r, 400, "EmptySubnetPoolPrefixList", "Empty subnet pool prefix list.");
 		return;
 	}
-	json_t *mn = json_object_get(obj, "min_prefixlen"), *mx = json_object_get(obj, "max_prefixlen");
+	json_t *mn = json_object_get(obj, "min_prefixlen"),
+	       *mx = json_object_get(obj, "max_prefixlen");
 	json_t *df = json_object_get(obj, "default_prefixlen");
 	plens pl;
 	pl.min = mn ? json_integer_value(mn) : (version == 4 ? 8 : 64);
@@ -395,16 +399,20 @@ void net_h_subnetpool_create(kreq *r)
 	}
 	int rc;
 	if (json_is_integer(quota))
-		rc = kdb_run(net_db, NULL, "INSERT INTO net_subnetpool (" POOL_COLS ") VALUES (?, ?, "
-		             "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", "ssssiiiibbisii", id, project,
-		             name, desc ? desc : "", (int64_t)version, pl.def, pl.min, pl.max, shared,
-		             is_default, (int64_t)json_integer_value(quota),
-		             kjson_str(obj, "address_scope_id"), now, now);
+		rc = kdb_run(net_db, NULL,
+		             "INSERT INTO net_subnetpool (" POOL_COLS ") VALUES (?, ?, "
+		             "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		             "ssssiiiibbisii", id, project, name, desc ? desc : "",
+		             (int64_t)version, pl.def, pl.min, pl.max, shared, is_default,
+		             (int64_t)json_integer_value(quota), kjson_str(obj, "address_scope_id"),
+		             now, now);
 	else
-		rc = kdb_run(net_db, NULL, "INSERT INTO net_subnetpool (" POOL_COLS ") VALUES (?, ?, "
-		             "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", "ssssiiiibbnsii", id, project,
-		             name, desc ? desc : "", (int64_t)version, pl.def, pl.min, pl.max, shared,
-		             is_default, kjson_str(obj, "address_scope_id"), now, now);
+		rc = kdb_run(net_db, NULL,
+		             "INSERT INTO net_subnetpool (" POOL_COLS ") VALUES (?, ?, "
+		             "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		             "ssssiiiibbnsii", id, project, name, desc ? desc : "",
+		             (int64_t)version, pl.def, pl.min, pl.max, shared, is_default,
+		             kjson_str(obj, "address_scope_id"), now, now);
 	if (rc != KDB_DONE || !write_prefixes(id, prefixes) || kdb_commit(net_db) != 0) {
 		kdb_rollback(net_db);
 		internal_error(r);
@@ -442,11 +450,13 @@ void net_h_subnetpool_update(kreq *r)
 		if (!v)
 			return;
 		if (n == 0) {
-			net_error(r, 400, "EmptySubnetPoolPrefixList", "Empty subnet pool prefix list.");
+			net_error(r, 400, "EmptySubnetPoolPrefixList",
+			          "Empty subnet pool prefix list.");
 			return;
 		}
 		if (nv != version) {
-			net_error(r, 400, "PrefixVersionMismatch", "Cannot mix IPv4 and IPv6 prefixes in "
+			net_error(r, 400, "PrefixVersionMismatch",
+			          "Cannot mix IPv4 and IPv6 prefixes in "
 			          "a subnet pool.");
 			return;
 		}
@@ -463,7 +473,8 @@ void net_h_subnetpool_update(kreq *r)
 			for (size_t j = 0; j < m && !in; j++)
 				in = v[j].a <= a && b <= v[j].b;
 			if (!in) {
-				net_error(r, 400, "IllegalSubnetPoolPrefixUpdate", "Illegal update to "
+				net_error(r, 400, "IllegalSubnetPoolPrefixUpdate",
+				          "Illegal update to "
 				          "prefixes: Existing prefixes must be a subset of the new "
 				          "prefixes.");
 				return;
@@ -476,7 +487,8 @@ void net_h_subnetpool_update(kreq *r)
 		json_integer_value(json_object_get(cur, "max_prefixlen")),
 		json_integer_value(json_object_get(cur, "default_prefixlen")),
 	};
-	json_t *mn = json_object_get(obj, "min_prefixlen"), *mx = json_object_get(obj, "max_prefixlen");
+	json_t *mn = json_object_get(obj, "min_prefixlen"),
+	       *mx = json_object_get(obj, "max_prefixlen");
 	json_t *df = json_object_get(obj, "default_prefixlen");
 	if (mn)
 		pl.min = json_integer_value(mn);
@@ -503,7 +515,8 @@ void net_h_subnetpool_update(kreq *r)
 		             kjson_str(obj, "name"), id) == KDB_DONE;
 	if (ok && json_object_get(obj, "description"))
 		ok = kdb_run(net_db, NULL, "UPDATE net_subnetpool SET description = ? WHERE id = ?",
-		             "ss", kjson_str(obj, "description") ? kjson_str(obj, "description") : "",
+		             "ss",
+		             kjson_str(obj, "description") ? kjson_str(obj, "description") : "",
 		             id) == KDB_DONE;
 	if (ok && isd)
 		ok = kdb_run(net_db, NULL, "UPDATE net_subnetpool SET is_default = ? WHERE id = ?",
@@ -511,14 +524,19 @@ void net_h_subnetpool_update(kreq *r)
 	json_t *q = json_object_get(obj, "default_quota");
 	if (ok && q)
 		ok = (json_is_integer(q)
-		      ? kdb_run(net_db, NULL, "UPDATE net_subnetpool SET default_quota = ? WHERE id = ?",
-		                "is", (int64_t)json_integer_value(q), id)
-		      : kdb_run(net_db, NULL, "UPDATE net_subnetpool SET default_quota = NULL WHERE "
-		                "id = ?", "s", id)) == KDB_DONE;
+		              ? kdb_run(net_db, NULL,
+		                        "UPDATE net_subnetpool SET default_quota = ? WHERE id = ?",
+		                        "is", (int64_t)json_integer_value(q), id)
+		              : kdb_run(net_db, NULL,
+		                        "UPDATE net_subnetpool SET default_quota = NULL WHERE "
+		                        "id = ?",
+		                        "s", id)) == KDB_DONE;
 	json_t *scope = json_object_get(obj, "address_scope_id");
 	if (ok && scope)
-		ok = kdb_run(net_db, NULL, "UPDATE net_subnetpool SET address_scope_id = ? WHERE "
-		             "id = ?", "ss", json_is_string(scope) ? json_string_value(scope) : NULL,
+		ok = kdb_run(net_db, NULL,
+		             "UPDATE net_subnetpool SET address_scope_id = ? WHERE "
+		             "id = ?",
+		             "ss", json_is_string(scope) ? json_string_value(scope) : NULL,
 		             id) == KDB_DONE;
 	if (ok && prefixes)
 		ok = write_prefixes(id, prefixes);
@@ -553,7 +571,8 @@ void net_h_subnetpool_delete(kreq *r)
 	                                         "subnetpool_id = ?", "s", id);
 	if (found) {
 		kdb_rollback(net_db);
-		net_error(r, 400, "SubnetPoolDeleteError", "Unable to delete subnet pool: Subnet pool "
+		net_error(r, 400, "SubnetPoolDeleteError",
+		          "Unable to delete subnet pool: Subnet pool "
 		          "has existing allocations.");
 		return;
 	}
@@ -646,9 +665,12 @@ static void change_prefixes(kreq *r, bool add)
 			for (size_t x = 0; x < o && !in; x++)
 				in = outv[x].a <= c.net.v && net_cidr_last(&c).v <= outv[x].b;
 			if (!in) {
-				net_error(r, 400, "IllegalSubnetPoolPrefixUpdate", "Illegal update to "
-				          "prefixes: Cannot remove prefix %s: subnets are allocated from "
-				          "it.", kjson_str(e, "cidr"));
+				net_error(r, 400, "IllegalSubnetPoolPrefixUpdate",
+				          "Illegal update to "
+				          "prefixes: Cannot remove prefix %s: subnets are "
+				          "allocated from "
+				          "it.",
+				          kjson_str(e, "cidr"));
 				return;
 			}
 		}
@@ -698,15 +720,17 @@ bool net_subnetpool_allocate(kreq *r, const char *pool_id, int ip_version, int p
 		prefixlen = (int)json_integer_value(json_object_get(pool, "default_prefixlen"));
 	}
 	if (prefixlen > mx) {
-		net_error(r, 400, "MaxPrefixSubnetAllocationError", "Unable to allocate subnet with "
-		          "prefix length %d, maximum allowed prefix is %lld.", prefixlen,
-		          (long long)mx);
+		net_error(r, 400, "MaxPrefixSubnetAllocationError",
+		          "Unable to allocate subnet with "
+		          "prefix length %d, maximum allowed prefix is %lld.",
+		          prefixlen, (long long)mx);
 		return false;
 	}
 	if (prefixlen < mn) {
-		net_error(r, 400, "MinPrefixSubnetAllocationError", "Unable to allocate subnet with "
-		          "prefix length %d, minimum allowed prefix is %lld.", prefixlen,
-		          (long long)mn);
+		net_error(r, 400, "MinPrefixSubnetAllocationError",
+		          "Unable to allocate subnet with "
+		          "prefix length %d, minimum allowed prefix is %lld.",
+		          prefixlen, (long long)mn);
 		return false;
 	}
 	_cleanup_json_ json_t *subs = kdb_query_json(net_db, "SELECT cidr FROM net_subnet WHERE "
@@ -731,15 +755,16 @@ bool net_subnetpool_allocate(kreq *r, const char *pool_id, int ip_version, int p
 		bool inside = false;
 		json_array_foreach(prefixes, i, e) {
 			net_cidr p;
-			if (net_cidr_parse(json_string_value(e), &p, NULL) && p.prefixlen <= want.prefixlen &&
-			    net_cidr_contains(&p, &want.net))
+			if (net_cidr_parse(json_string_value(e), &p, NULL) &&
+			    p.prefixlen <= want.prefixlen && net_cidr_contains(&p, &want.net))
 				inside = true;
 		}
 		for (size_t j = 0; j < nu && inside; j++)
 			if (!(b < used[j].a || a > used[j].b))
 				inside = false;
 		if (!inside) {
-			net_error(r, 500, "SubnetAllocationError", "Failed to allocate subnet: Cannot "
+			net_error(r, 500, "SubnetAllocationError",
+			          "Failed to allocate subnet: Cannot "
 			          "allocate requested subnet from the available set of prefixes.");
 			return false;
 		}
@@ -773,7 +798,8 @@ bool net_subnetpool_allocate(kreq *r, const char *pool_id, int ip_version, int p
 					break;
 				}
 			if (!clash) {
-				net_cidr c = { .net = { .version = pv, .v = cand }, .prefixlen = prefixlen };
+				net_cidr c = { .net = { .version = pv, .v = cand },
+					       .prefixlen = prefixlen };
 				char buf[50];
 				*cidr_out = kpool_strdup(r->pool, net_cidr_format(&c, buf));
 				return true;

@@ -135,16 +135,24 @@ static json_t *load_children(const char *id)
 		                 "net_allocation_pool WHERE subnet_id = ?", "s", id)
 		: kdb_query_json(net_db, "SELECT subnet_id, first_ip, last_ip FROM "
 		                 "net_allocation_pool", "");
-	_cleanup_json_ json_t *dns = id
-		? kdb_query_json(net_db, "SELECT subnet_id, address FROM net_dns_nameserver WHERE "
-		                 "subnet_id = ? ORDER BY ord", "s", id)
-		: kdb_query_json(net_db, "SELECT subnet_id, address FROM net_dns_nameserver ORDER BY "
-		                 "subnet_id, ord", "");
-	_cleanup_json_ json_t *routes = id
-		? kdb_query_json(net_db, "SELECT subnet_id, destination, nexthop FROM net_host_route "
-		                 "WHERE subnet_id = ?", "s", id)
-		: kdb_query_json(net_db, "SELECT subnet_id, destination, nexthop FROM "
-		                 "net_host_route", "");
+	_cleanup_json_ json_t *dns =
+	        id ? kdb_query_json(net_db,
+	                            "SELECT subnet_id, address FROM net_dns_nameserver WHERE "
+	                            "subnet_id = ? ORDER BY ord",
+	                            "s", id)
+	           : kdb_query_json(net_db,
+	                            "SELECT subnet_id, address FROM net_dns_nameserver ORDER BY "
+	                            "subnet_id, ord",
+	                            "");
+	_cleanup_json_ json_t *routes =
+	        id ? kdb_query_json(net_db,
+	                            "SELECT subnet_id, destination, nexthop FROM net_host_route "
+	                            "WHERE subnet_id = ?",
+	                            "s", id)
+	           : kdb_query_json(net_db,
+	                            "SELECT subnet_id, destination, nexthop FROM "
+	                            "net_host_route",
+	                            "");
 	struct { json_t *rows; const char *key; } parts[] = {
 		{ pools, "pools" }, { dns, "dns" }, { routes, "routes" },
 	};
@@ -166,9 +174,10 @@ static json_t *load_children(const char *id)
 			else if (p == 1)
 				json_array_append(arr, json_object_get(row, "address"));
 			else
-				json_array_append_new(arr, json_pack("{s:O,s:O}", "destination",
-				                      json_object_get(row, "destination"), "nexthop",
-				                      json_object_get(row, "nexthop")));
+				json_array_append_new(
+				        arr, json_pack("{s:O,s:O}", "destination",
+				                       json_object_get(row, "destination"),
+				                       "nexthop", json_object_get(row, "nexthop")));
 		}
 	}
 	return out;
@@ -329,13 +338,16 @@ static bool check_lists(kreq *r, json_t *obj)
 		const char *canon = json_is_string(e) ? net_ip_canon(r->pool, json_string_value(e))
 		                                      : NULL;
 		if (!canon)
-			return net_bad_input(r, "dns_nameservers", "'%s' is not a valid nameserver. "
+			return net_bad_input(r, "dns_nameservers",
+			                     "'%s' is not a valid nameserver. "
 			                     "'%s' is not a valid IP address",
 			                     json_is_string(e) ? json_string_value(e) : "None",
 			                     json_is_string(e) ? json_string_value(e) : "None");
 		for (j = 0; j < i; j++)
-			if (strcmp(json_string_value(json_array_get(dns, j)), json_string_value(e)) == 0)
-				return net_bad_input(r, "dns_nameservers", "Duplicate nameserver '%s'",
+			if (strcmp(json_string_value(json_array_get(dns, j)),
+			           json_string_value(e)) == 0)
+				return net_bad_input(r, "dns_nameservers",
+				                     "Duplicate nameserver '%s'",
 				                     json_string_value(e));
 	}
 	json_t *routes = json_object_get(obj, "host_routes");
@@ -345,9 +357,12 @@ static bool check_lists(kreq *r, json_t *obj)
 		if (!json_is_object(e) || json_object_size(e) != 2 ||
 		    !json_is_string(json_object_get(e, "destination")) ||
 		    !json_is_string(json_object_get(e, "nexthop")))
-			return net_bad_input(r, "host_routes", "Validation of dictionary's keys failed. "
-			                     "Expected keys: {'destination', 'nexthop'} Provided keys: "
-			                     "%s", route_repr(r, e));
+			return net_bad_input(
+			        r, "host_routes",
+			        "Validation of dictionary's keys failed. "
+			        "Expected keys: {'destination', 'nexthop'} Provided keys: "
+			        "%s",
+			        route_repr(r, e));
 		const char *dst = kjson_str(e, "destination");
 		net_cidr c;
 		bool hb;
@@ -369,17 +384,21 @@ static bool check_lists(kreq *r, json_t *obj)
 	json_array_foreach(pools, i, e) {
 		if (!json_is_object(e) || json_object_size(e) != 2 ||
 		    !json_object_get(e, "start") || !json_object_get(e, "end"))
-			return net_bad_input(r, "allocation_pools", "Validation of dictionary's keys "
-			                     "failed. Expected keys: {'end', 'start'} Provided keys: %s",
-			                     route_repr(r, e));
+			return net_bad_input(
+			        r, "allocation_pools",
+			        "Validation of dictionary's keys "
+			        "failed. Expected keys: {'end', 'start'} Provided keys: %s",
+			        route_repr(r, e));
 		const char *keys[] = { "start", "end" };
 		for (size_t k = 0; k < 2; k++) {
 			json_t *v = json_object_get(e, keys[k]);
 			net_ip ip;
 			if (!json_is_string(v) || !net_ip_parse(json_string_value(v), &ip))
-				return net_bad_input(r, "allocation_pools", "'%s' is not a valid IP "
-				                     "address", json_is_string(v) ? json_string_value(v)
-				                                                  : "None");
+				return net_bad_input(r, "allocation_pools",
+				                     "'%s' is not a valid IP "
+				                     "address",
+				                     json_is_string(v) ? json_string_value(v)
+				                                       : "None");
 		}
 	}
 	return true;
@@ -400,18 +419,22 @@ static bool validate_subnet(kreq *r, json_t *s, int ip_version, const char *cidr
 	json_t *dj = json_object_get(s, "enable_dhcp");
 	bool want_dhcp = dj ? json_is_true(dj) : (cur ? dhcp : true);
 	if (has_cidr && want_dhcp && !dhcp) {
-		if ((ip_version == 4 && net.prefixlen > 30) || (ip_version == 6 && net.prefixlen > 126))
-			return invalid_input(r, "Subnet has a prefix length that is incompatible with "
+		if ((ip_version == 4 && net.prefixlen > 30) ||
+		    (ip_version == 6 && net.prefixlen > 126))
+			return invalid_input(r,
+			                     "Subnet has a prefix length that is incompatible with "
 			                     "DHCP service enabled");
 		bool mcast = ip_version == 4 ? (net.net.v >> 28) == 0xe
 		                             : (net.net.v >> 120) == 0xff;
 		if (mcast)
-			return invalid_input(r, "Multicast IP subnet is not supported if enable_dhcp "
+			return invalid_input(r,
+			                     "Multicast IP subnet is not supported if enable_dhcp "
 			                     "is True");
 		bool loop = ip_version == 4 ? (net.net.v >> 24) == 127 : (net.net.v == 1);
 		if (loop)
-			return invalid_input(r, "Loopback IP subnet is not supported if enable_dhcp is "
-			                     "True");
+			return invalid_input(
+			        r, "Loopback IP subnet is not supported if enable_dhcp is "
+			           "True");
 		if (ip_version == 4 && net.net.v == 0)
 			return invalid_input(r, "First IP '0.0.0.0' of network is not supported if "
 			                     "enable_dhcp is True.");
@@ -458,25 +481,31 @@ static bool validate_subnet(kreq *r, json_t *s, int ip_version, const char *cidr
 		if (ra)
 			return invalid_input(r, "ipv6_ra_mode is not valid when ip_version is 4");
 		if (am)
-			return invalid_input(r, "ipv6_address_mode is not valid when ip_version is 4");
+			return invalid_input(r,
+			                     "ipv6_address_mode is not valid when ip_version is 4");
 		return true;
 	}
 	if (cur) {
 		if (dj && !json_is_true(dj) && (kjson_str(cur, "ipv6_ra_mode") ||
 		                                kjson_str(cur, "ipv6_address_mode")))
-			return invalid_input(r, "Cannot disable enable_dhcp with ipv6 attributes set");
+			return invalid_input(r,
+			                     "Cannot disable enable_dhcp with ipv6 attributes set");
 		return true;
 	}
 	if ((ra || am) && !want_dhcp)
 		return invalid_input(r, "ipv6_ra_mode or ipv6_address_mode cannot be set when "
 		                     "enable_dhcp is set to False");
 	if (ra && am && strcmp(ra, am) != 0)
-		return invalid_input(r, "ipv6_ra_mode set to '%s' with ipv6_address_mode set to '%s' "
-		                     "is not valid. If both attributes are set, they must be the same "
-		                     "value", ra, am);
+		return invalid_input(
+		        r,
+		        "ipv6_ra_mode set to '%s' with ipv6_address_mode set to '%s' "
+		        "is not valid. If both attributes are set, they must be the same "
+		        "value",
+		        ra, am);
 	const char *mode = am ? am : NULL;
-	if (has_cidr && mode && (strcmp(mode, "slaac") == 0 || strcmp(mode, "dhcpv6-stateless") == 0)
-	    && net.prefixlen != 64)
+	if (has_cidr && mode &&
+	    (strcmp(mode, "slaac") == 0 || strcmp(mode, "dhcpv6-stateless") == 0) &&
+	    net.prefixlen != 64)
 		return invalid_input(r, "Invalid CIDR %s for IPv6 address mode. OpenStack uses the "
 		                     "EUI-64 address format, which requires the prefix to be /64",
 		                     cidr);
@@ -506,10 +535,12 @@ static bool write_dns(const char *id, const json_t *dns)
 		return false;
 	size_t i;
 	json_t *d;
-	json_array_foreach(dns, i, d)
-		if (kdb_run(net_db, NULL, "INSERT INTO net_dns_nameserver (subnet_id, address, ord) "
-		            "VALUES (?, ?, ?)", "ssi", id, json_string_value(d), (int64_t)i) != KDB_DONE)
-			return false;
+	json_array_foreach(
+	        dns, i, d) if (kdb_run(net_db, NULL,
+	                               "INSERT INTO net_dns_nameserver (subnet_id, address, ord) "
+	                               "VALUES (?, ?, ?)",
+	                               "ssi", id, json_string_value(d),
+	                               (int64_t)i) != KDB_DONE) return false;
 	return true;
 }
 
@@ -581,7 +612,8 @@ static json_t *create_one(kreq *r, json_t *obj)
 		}
 		pool_id = net_subnetpool_default(r, v);
 		if (!pool_id) {
-			bad_request(r, kpool_printf(r->pool, "No default subnetpool found for IPv%d", v));
+			bad_request(r, kpool_printf(r->pool,
+			                            "No default subnetpool found for IPv%d", v));
 			return NULL;
 		}
 	}
@@ -616,9 +648,11 @@ static json_t *create_one(kreq *r, json_t *obj)
 	json_t *row;
 	json_array_foreach(others, i, row)
 		if (net_cidrs_overlap_str(kjson_str(row, "cidr"), cidr)) {
-			invalid_input(r, "Requested subnet with cidr: %s for network: %s overlaps with "
-			              "another subnet", cidr, network_id);
-			return NULL;
+		invalid_input(r,
+		              "Requested subnet with cidr: %s for network: %s overlaps with "
+		              "another subnet",
+		              cidr, network_id);
+		return NULL;
 		}
 
 	/* gateway */
@@ -743,19 +777,25 @@ void net_h_subnet_update(kreq *r)
 	const char *cur_gw = kjson_str(cur, "gateway_ip");
 	const char *gateway = cur_gw;
 	if (gwj) {
-		gateway = json_is_string(gwj) ? net_ip_canon(r->pool, json_string_value(gwj)) : NULL;
+		gateway =
+		        json_is_string(gwj) ? net_ip_canon(r->pool, json_string_value(gwj)) : NULL;
 		bool changed = (gateway == NULL) != (cur_gw == NULL) ||
 		               (gateway && cur_gw && strcmp(gateway, cur_gw) != 0);
 		if (changed && cur_gw) {
 			bool found = false;
-			_cleanup_json_ json_t *p = kdb_query_row(net_db, &found, "SELECT a.port_id FROM "
-			                                         "net_ip_allocation a JOIN net_port p ON "
-			                                         "p.id = a.port_id WHERE a.subnet_id = ? "
-			                                         "AND a.ip_address = ? AND p.device_owner "
-			                                         "LIKE 'network:router%'", "ss", id, cur_gw);
+			_cleanup_json_ json_t *p =
+			        kdb_query_row(net_db, &found,
+			                      "SELECT a.port_id FROM "
+			                      "net_ip_allocation a JOIN net_port p ON "
+			                      "p.id = a.port_id WHERE a.subnet_id = ? "
+			                      "AND a.ip_address = ? AND p.device_owner "
+			                      "LIKE 'network:router%'",
+			                      "ss", id, cur_gw);
 			if (found) {
-				net_error(r, 409, "GatewayIpInUse", "Current gateway ip %s already in use by "
-				          "port %s. Unable to update.", cur_gw, kjson_str(p, "port_id"));
+				net_error(r, 409, "GatewayIpInUse",
+				          "Current gateway ip %s already in use by "
+				          "port %s. Unable to update.",
+				          cur_gw, kjson_str(p, "port_id"));
 				return;
 			}
 		}
@@ -781,18 +821,21 @@ void net_h_subnet_update(kreq *r)
 	bool ok = true;
 	const char *name = kjson_str(obj, "name"), *desc = kjson_str(obj, "description");
 	if (json_object_get(obj, "name"))
-		ok = ok && kdb_run(net_db, NULL, "UPDATE net_subnet SET name = ? WHERE id = ?", "ss",
-		                   name ? name : "", id) == KDB_DONE;
+		ok = ok && kdb_run(net_db, NULL, "UPDATE net_subnet SET name = ? WHERE id = ?",
+		                   "ss", name ? name : "", id) == KDB_DONE;
 	if (json_object_get(obj, "description"))
-		ok = ok && kdb_run(net_db, NULL, "UPDATE net_subnet SET description = ? WHERE id = ?",
-		                   "ss", desc ? desc : "", id) == KDB_DONE;
+		ok = ok &&
+		     kdb_run(net_db, NULL, "UPDATE net_subnet SET description = ? WHERE id = ?",
+		             "ss", desc ? desc : "", id) == KDB_DONE;
 	if (json_object_get(obj, "enable_dhcp"))
-		ok = ok && kdb_run(net_db, NULL, "UPDATE net_subnet SET enable_dhcp = ? WHERE id = ?",
-		                   "bs", json_is_true(json_object_get(obj, "enable_dhcp")), id)
-		           == KDB_DONE;
+		ok = ok &&
+		     kdb_run(net_db, NULL, "UPDATE net_subnet SET enable_dhcp = ? WHERE id = ?",
+		             "bs", json_is_true(json_object_get(obj, "enable_dhcp")),
+		             id) == KDB_DONE;
 	if (gwj)
-		ok = ok && kdb_run(net_db, NULL, "UPDATE net_subnet SET gateway_ip = ? WHERE id = ?",
-		                   "ss", gateway, id) == KDB_DONE;
+		ok = ok &&
+		     kdb_run(net_db, NULL, "UPDATE net_subnet SET gateway_ip = ? WHERE id = ?",
+		             "ss", gateway, id) == KDB_DONE;
 	if (pool_list)
 		ok = ok && write_pools(id, pool_list);
 	if (json_object_get(obj, "dns_nameservers"))
@@ -885,8 +928,10 @@ void net_h_subnet_delete(kreq *r)
 		if (auto_addr && strncmp(owner, "network:router", 14) != 0)
 			continue;
 		kdb_rollback(net_db);
-		net_error(r, 409, "SubnetInUse", "Unable to complete operation on subnet %s: One or "
-		          "more ports have an IP allocation from this subnet.", id);
+		net_error(r, 409, "SubnetInUse",
+		          "Unable to complete operation on subnet %s: One or "
+		          "more ports have an IP allocation from this subnet.",
+		          id);
 		return;
 	}
 	if (delete_rows(id) != 0 || net_touch("net_network", kjson_str(s, "network_id")) != 0 ||

@@ -83,8 +83,10 @@ static bool tag_ok(kreq *r, const json_t *tag)
 {
 	if (!json_is_string(tag)) {
 		_cleanup_free_ char *d = kjson_dump(tag);
-		net_error(r, 400, "InvalidInput", "Invalid input for operation: '%s' is not a valid "
-		          "string.", d ? d : "");
+		net_error(r, 400, "InvalidInput",
+		          "Invalid input for operation: '%s' is not a valid "
+		          "string.",
+		          d ? d : "");
 		return false;
 	}
 	size_t chars = 0;
@@ -141,8 +143,10 @@ void net_h_tags_replace(kreq *r)
 	}
 	bool ok = net_tags_delete(k->restype, id) == 0;
 	json_array_foreach(tags, i, t) {
-		int rc = kdb_run(net_db, NULL, "INSERT INTO net_tag (resource_type, resource_id, tag) "
-		                 "VALUES (?, ?, ?)", "sss", k->restype, id, json_string_value(t));
+		int rc = kdb_run(net_db, NULL,
+		                 "INSERT INTO net_tag (resource_type, resource_id, tag) "
+		                 "VALUES (?, ?, ?)",
+		                 "sss", k->restype, id, json_string_value(t));
 		ok = ok && (rc == KDB_DONE || rc == KDB_CONSTRAINT);
 	}
 	ok = ok && net_touch(k->table, id) == 0;
@@ -197,7 +201,8 @@ void net_h_tag_add(kreq *r)
 	const char *id = kreq_param(r, "resource_id"), *tag = kreq_param(r, "tag");
 	_cleanup_json_ json_t *tj = json_string(tag);
 	if (!tj) {
-		net_error(r, 400, "InvalidInput", "Invalid input for operation: the tag is not valid "
+		net_error(r, 400, "InvalidInput",
+		          "Invalid input for operation: the tag is not valid "
 		          "UTF-8.");
 		return;
 	}

@@ -24,7 +24,9 @@ Environment:
 Tests use `admin` (an Api client holding a project-scoped admin token) and
 `kumo.token(...)` / `kumo.client(...)` to act as other users;
 `kumo.glance(token)` is a client for the image API (paths relative to the
-image endpoint's root: "v2/images").
+image endpoint's root: "v2/images"); `kumo.neutron(token)` the same for the
+network API ("v2.0/networks"; the network service runs with [network]
+agents = false, so API tests create no bridges).
 """
 
 import os
@@ -128,6 +130,8 @@ class Kumo:
         self.admin_token = "admintoken-" + uuid.uuid4().hex   # [DEFAULT] admin_token
         self.image_port = free_port()
         self.image_url = f"http://127.0.0.1:{self.image_port}"
+        self.network_port = free_port()   # `kumo all` runs the network service too
+        self.network_url = f"http://127.0.0.1:{self.network_port}"
         self.proc = None
 
     # -- process management --
@@ -151,6 +155,13 @@ class Kumo:
             f"connection = {self.image_db_url()}\n"
             f"port = {self.image_port}\n"
             "workers = 8\n"
+            "\n[network]\n"
+            f"connection = {self.network_db_url()}\n"
+            f"port = {self.network_port}\n"
+            "workers = 8\n"
+            "agents = false\n"
+            "network_vlan_ranges = physnet1:100:199,physnet2\n"
+            "vni_ranges = 1:1000\n"
         )
 
     def image_db_url(self):
@@ -158,6 +169,13 @@ class Kumo:
         MySQL/MariaDB database (the tables do not overlap)."""
         if self.db_url.startswith("sqlite:///"):
             return f"sqlite:///{self.dir / 'image.db'}"
+        return self.db_url
+
+    def network_db_url(self):
+        """The network database: its own SQLite file, or the same MySQL/MariaDB
+        database (its tables are all prefixed net_)."""
+        if self.db_url.startswith("sqlite:///"):
+            return f"sqlite:///{self.dir / 'network.db'}"
         return self.db_url
 
     def manage(self, *args, check=True):
@@ -182,7 +200,7 @@ class Kumo:
             [str(self.bin), "--config", str(self.conf), self.command],
             stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
-        urls = [self.url + "/v3"] + ([self.image_url + "/versions"]
+        urls = [self.url + "/v3"] + ([self.image_url + "/versions", self.network_url + "/"]
                                      if self.command == "all" else [])
         deadline = time.time() + 30
         while time.time() < deadline and urls:
@@ -253,6 +271,21 @@ class Kumo:
         if token is None:
             token = self.token(self.admin_user, self.admin_password, project=self.admin_project)
         return GlanceApi(self.image_url, token)
+
+    def neutron(self, token=None):
+        """A network API client with this token (default: a project-scoped admin)."""
+        if token is None:
+            token = self.token(self.admin_user, self.admin_password, project=self.admin_project)
+        return NeutronApi(self.network_url, token)
+
+
+class NeutronApi(Api):
+    """Client for the network API; paths are relative to its root ("v2.0/networks")."""
+
+    def url(self, path):
+        if path.startswith("http"):
+            return path
+        return f"{self.base}/{path.lstrip('/')}"
 
 
 class ScratchMysql:
