@@ -74,6 +74,11 @@ CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$TEST_USER'@'$h';"
 	done
 done
+# Tests may create (and drop) scratch databases of their own, named kumo_*.
+for h in localhost 127.0.0.1 ::1; do
+	sql+="
+GRANT ALL PRIVILEGES ON \`kumo%\`.* TO '$TEST_USER'@'$h';"
+done
 "${SUDO[@]}" mariadb --socket="$SOCK" -u root <<<"$sql" || die "cannot create databases/user"
 
 echo "mysql://$TEST_USER:$TEST_PASS@127.0.0.1/kumo_test"

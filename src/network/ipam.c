@@ -671,6 +671,7 @@ static bool resolve_fixed(kreq *r, const char *network_id, const subnet_info *v,
 				                      "SELECT id FROM "
 				                      "net_subnet WHERE id = ?",
 				                      "s", id);
+				(void)row;   /* only whether it exists matters */
 				if (!found) {
 					net_error(r, 404, "SubnetNotFound",
 					          "Subnet %s could not be found.", id);
