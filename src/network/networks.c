@@ -712,12 +712,12 @@ static bool shared_update_ok(kreq *r, const json_t *net)
 {
 	const char *id = kjson_str(net, "id"), *owner = kjson_str(net, "project_id");
 	bool found = false;
-	_cleanup_json_ json_t *p = kdb_query_row(net_db, &found, "SELECT id FROM net_port WHERE "
+	_cleanup_json_ _unused_ json_t *p = kdb_query_row(net_db, &found, "SELECT id FROM net_port WHERE "
 	                                         "network_id = ? AND project_id <> ? AND "
 	                                         "device_owner <> 'network:dhcp' AND project_id "
 	                                         "<> ''", "ss", id, owner);
 	if (!found) {
-		_cleanup_json_ json_t *s = kdb_query_row(net_db, &found,
+		_cleanup_json_ _unused_ json_t *s = kdb_query_row(net_db, &found,
 		                                         "SELECT id FROM net_subnet "
 		                                         "WHERE network_id = ? AND project_id <> ?",
 		                                         "ss", id, owner);
@@ -781,7 +781,7 @@ void net_h_network_update(kreq *r)
 	if (json_is_false(json_object_get(obj, "router:external")) &&
 	    json_is_true(json_object_get(net, "router:external"))) {
 		bool found = false;
-		_cleanup_json_ json_t *gw = kdb_query_row(net_db, &found, "SELECT id FROM net_port "
+		_cleanup_json_ _unused_ json_t *gw = kdb_query_row(net_db, &found, "SELECT id FROM net_port "
 		                                          "WHERE network_id = ? AND device_owner = "
 		                                          "'network:router_gateway'", "s", id);
 		if (found) {
@@ -883,7 +883,7 @@ void net_h_network_delete(kreq *r)
 		return;
 	}
 	bool found = false;
-	_cleanup_json_ json_t *busy = kdb_query_row(net_db, &found, "SELECT id FROM net_port WHERE "
+	_cleanup_json_ _unused_ json_t *busy = kdb_query_row(net_db, &found, "SELECT id FROM net_port WHERE "
 	                                            "network_id = ? AND device_owner <> "
 	                                            "'network:dhcp'", "s", id);
 	if (found) {

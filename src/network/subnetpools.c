@@ -567,7 +567,7 @@ void net_h_subnetpool_delete(kreq *r)
 		return;
 	}
 	bool found = false;
-	_cleanup_json_ json_t *s = kdb_query_row(net_db, &found, "SELECT id FROM net_subnet WHERE "
+	_cleanup_json_ _unused_ json_t *s = kdb_query_row(net_db, &found, "SELECT id FROM net_subnet WHERE "
 	                                         "subnetpool_id = ?", "s", id);
 	if (found) {
 		kdb_rollback(net_db);

@@ -181,7 +181,7 @@ void net_h_tag_check(kreq *r)
 		return;
 	const char *tag = kreq_param(r, "tag");
 	bool found = false;
-	_cleanup_json_ json_t *row = kdb_query_row(net_db, &found, "SELECT tag FROM net_tag WHERE "
+	_cleanup_json_ _unused_ json_t *row = kdb_query_row(net_db, &found, "SELECT tag FROM net_tag WHERE "
 	                                           "resource_type = ? AND resource_id = ? AND tag "
 	                                           "= ?", "sss", k->restype,
 	                                           kreq_param(r, "resource_id"), tag);

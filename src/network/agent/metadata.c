@@ -175,7 +175,7 @@ static enum MHD_Result forward(proxy *p, struct MHD_Connection *c, const char *u
 	char *full = NULL;
 	if (asprintf(&full, "%s%s", upstream, url[0] == '/' ? url : "/") < 0)
 		return MHD_NO;
-	_cleanup_free_ char *fullp = full;
+	_cleanup_free_ _unused_ char *fullp = full;
 	_cleanup_free_ char *sig = sign(instance);
 	CURL *h = curl_easy_init();
 	if (!h)
