@@ -65,3 +65,38 @@ stop_pid() { # pid [timeout_s]
 	kill -KILL "$pid" 2>/dev/null || true
 	return 1
 }
+
+# tempest_run_and_stop SVC: the end of tools/tempest-<SVC>.sh. Runs Tempest's
+# tests of tempest.api.<SVC> for $SCOPE (interop: the Interop 2020.06 rows;
+# all: every test; anything else: a regex) in workspace $WS with the harness
+# $HARNESS, then stops the kumo $KPID, which must exit 0 (under ASan a leak or
+# an error makes it fail; see $LOG).  Exits the script with the result.
+tempest_run_and_stop() {
+	local svc=$1 t0 trc krc
+	t0=$(date +%s)
+	case "$SCOPE" in
+	interop)
+		grep -P "\ttempest\\.api\\.$svc\\." "$HARNESS/data/interop-2020.06-tests.tsv" \
+			> "$WORK/$svc-tests.tsv"
+		INTEROP_TESTS="$WORK/$svc-tests.tsv" "$HARNESS/run-interop.sh" "$WS"
+		trc=$? ;;
+	all)
+		"$HARNESS/run-tempest.sh" "$WS" "^tempest\\.api\\.$svc\\."
+		trc=$? ;;
+	*)
+		"$HARNESS/run-tempest.sh" "$WS" "$SCOPE"
+		trc=$? ;;
+	esac
+	say "tempest-$svc: tempest took $(( $(date +%s) - t0 )) s, exit $trc; workspace $WS"
+	kill -TERM "$KPID" 2>/dev/null
+	wait "$KPID"
+	krc=$?
+	KPID=
+	if [ "$krc" -ne 0 ]; then
+		say "tempest-$svc: kumo exited with status $krc after SIGTERM; see $LOG"
+		grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$LOG" | head -n 5
+		exit 1
+	fi
+	[ "$trc" -eq 0 ] && exit 0
+	exit 1
+}

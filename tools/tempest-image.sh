@@ -146,31 +146,4 @@ export TEMPEST_SWIFT=false TEMPEST_CONF_OVERRIDES="$OVR"
 sed -i '/^\[service_available\]/,/^\[/ s/^neutron = true$/neutron = false/' "$WS/etc/tempest.conf"
 grep -q '^neutron = false$' "$WS/etc/tempest.conf" || { say "cannot disable neutron in tempest.conf"; exit 2; }
 
-t0=$(date +%s)
-case "$SCOPE" in
-interop)
-	grep -P '\ttempest\.api\.image\.' "$HARNESS/data/interop-2020.06-tests.tsv" > "$WORK/image-tests.tsv"
-	INTEROP_TESTS="$WORK/image-tests.tsv" "$HARNESS/run-interop.sh" "$WS"
-	trc=$?
-	;;
-all)
-	"$HARNESS/run-tempest.sh" "$WS" '^tempest\.api\.image\.'
-	trc=$?
-	;;
-*)
-	say "tempest-image: unknown TEMPEST_SCOPE=$SCOPE (interop|all)"; exit 2 ;;
-esac
-say "tempest-image: tempest took $(( $(date +%s) - t0 )) s, exit $trc; workspace $WS"
-
-# ---- stop kumo: it must exit 0 (under ASan a leak or error makes it fail)
-kill -TERM "$KPID" 2>/dev/null
-wait "$KPID"
-krc=$?
-KPID=
-if [ "$krc" -ne 0 ]; then
-	say "tempest-image: kumo exited with status $krc after SIGTERM; see $LOG"
-	grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$LOG" | head -n 5
-	exit 1
-fi
-[ "$trc" -eq 0 ] && exit 0
-exit 1
+tempest_run_and_stop image

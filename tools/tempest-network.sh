@@ -162,33 +162,4 @@ export TEMPEST_CREATE_ISOLATED_NETWORKS=false TEMPEST_NETWORK_EXTENSIONS="$EXTS"
 export TEMPEST_SWIFT=false TEMPEST_CONF_OVERRIDES="$OVR"
 "$HARNESS/tempest-init.sh" "$WS" || { say "tempest-init.sh failed"; exit 2; }
 
-t0=$(date +%s)
-case "$SCOPE" in
-interop)
-	grep -P '\ttempest\.api\.network\.' "$HARNESS/data/interop-2020.06-tests.tsv" > "$WORK/network-tests.tsv"
-	INTEROP_TESTS="$WORK/network-tests.tsv" "$HARNESS/run-interop.sh" "$WS"
-	trc=$?
-	;;
-all)
-	"$HARNESS/run-tempest.sh" "$WS" '^tempest\.api\.network\.'
-	trc=$?
-	;;
-*)
-	"$HARNESS/run-tempest.sh" "$WS" "$SCOPE"
-	trc=$?
-	;;
-esac
-say "tempest-network: tempest took $(( $(date +%s) - t0 )) s, exit $trc; workspace $WS"
-
-# ---- stop kumo: it must exit 0 (under ASan a leak or error makes it fail)
-kill -TERM "$KPID" 2>/dev/null
-wait "$KPID"
-krc=$?
-KPID=
-if [ "$krc" -ne 0 ]; then
-	say "tempest-network: kumo exited with status $krc after SIGTERM; see $LOG"
-	grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$LOG" | head -n 5
-	exit 1
-fi
-[ "$trc" -eq 0 ] && exit 0
-exit 1
+tempest_run_and_stop network
