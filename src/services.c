@@ -13,6 +13,7 @@
 #include "core/service.h"
 #include "core/util.h"
 #include "identity/identity.h"
+#include "compute/compute.h"
 #include "image/image.h"
 #include "network/network.h"
 
@@ -20,6 +21,7 @@ const kservice *const kservice_all[] = {
 	&identity_service,
 	&image_service,
 	&network_service,
+	&compute_service,
 	NULL,
 };
 

@@ -18,6 +18,11 @@ PKGS=(
 	mariadb-server mariadb-client sqlite3 wrk curl jq procps ca-certificates
 	# the network data plane (agents) and its tests: namespaces, nftables, DHCP
 	iproute2 nftables dnsmasq-base udhcpc iputils-ping
+	# compute: libvirt + QEMU, the guest image (tools/build-guest-image.sh,
+	# tools/libvirt-setup.sh); seabios and ipxe-qemu come as qemu-system-x86 deps
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+	busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools e2fsprogs fdisk
+	kmod cpio openssl genisoimage openssh-client python3-novaclient
 )
 
 missing=()

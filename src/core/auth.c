@@ -630,3 +630,29 @@ int kauth_validate(kpool *pool, const char *token, kctx **out)
 		return local(pool, token, out);
 	return remote_validate(pool, token, out);
 }
+
+/* ---- the service's own credentials, for calls to other services (client.c) ---- */
+
+char *kauth_service_token(const char *rejected)
+{
+	pthread_mutex_lock(&R.mu);
+	bool inited = R.inited;
+	pthread_mutex_unlock(&R.mu);
+	if (!inited)
+		kauth_remote_init();
+	bool configured;
+	return service_token(rejected, &configured);
+}
+
+char *kauth_identity_url(void)
+{
+	pthread_mutex_lock(&R.mu);
+	bool inited = R.inited;
+	pthread_mutex_unlock(&R.mu);
+	if (!inited)
+		kauth_remote_init();
+	pthread_mutex_lock(&R.mu);
+	char *u = R.base ? strdup(R.base) : NULL;
+	pthread_mutex_unlock(&R.mu);
+	return u;
+}

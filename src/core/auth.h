@@ -54,4 +54,12 @@ int kauth_remote_init(void);
  * Expiry is not checked here. */
 int kauth_ctx_from_token_json(kpool *pool, const char *token, const json_t *body, kctx **out);
 
+/* A token for this service's own user ([keystone_authtoken] username,
+ * password, project_name...), cached until close to expiry; a new one when
+ * `rejected` equals the cached one (the caller just got a 401 with it).
+ * malloc'd; NULL when no service user is configured or Identity refused. */
+char *kauth_service_token(const char *rejected);
+/* Identity's base URL without /v3 ([keystone_authtoken] auth_url); malloc'd. */
+char *kauth_identity_url(void);
+
 #endif

@@ -762,6 +762,8 @@ static void authenticate_and_call(kreq *r)
 {
 	if (!authenticate(r))
 		return;
+	if (r->svc && r->svc->prepare && !r->svc->prepare(r))
+		return;
 	r->route->fn(r);
 	if (r->status == 0)
 		unanswered(r, "handler returned without answering");

@@ -93,6 +93,8 @@ struct kreq {
 	int nparams;
 	char request_id[48];       /* "req-<uuid>" */
 	kctx *ctx;                 /* the authenticated caller, or NULL */
+	int version;               /* API microversion (major * 1000 + minor) set by
+	                              svc->prepare; 0 when the service has none */
 	void *conn;                /* struct MHD_Connection * (opaque) */
 	int64_t start_us;
 

@@ -31,6 +31,9 @@ struct kservice {
 	int extra_port;               /* 35357 for identity, 0 = none */
 	/* Extra response headers added to every answer (e.g. Vary), or NULL. */
 	void (*decorate)(kreq *r);
+	/* Called after authentication, before the handler (e.g. microversion
+	 * negotiation into r->version); returns false when it answered (406). */
+	bool (*prepare)(kreq *r);
 
 	/* Lifecycle: open databases, load keys...  0 = ok. */
 	int (*init)(void);

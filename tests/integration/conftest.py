@@ -132,6 +132,13 @@ class Kumo:
         self.image_url = f"http://127.0.0.1:{self.image_port}"
         self.network_port = free_port()   # `kumo all` runs the network service too
         self.network_url = f"http://127.0.0.1:{self.network_port}"
+        self.compute_port = free_port()   # and the compute service
+        self.compute_url = f"http://127.0.0.1:{self.compute_port}/v2.1"
+        # [compute] options written to the config; the shared fixture runs the
+        # compute API, scheduler and conductor without an agent (no VMs);
+        # compute_env.py starts a kumo of its own with the agent and libvirt.
+        self.compute_conf = {"agent": "false"}
+        self.network_agents = False
         self.proc = None
 
     # -- process management --
@@ -159,10 +166,30 @@ class Kumo:
             f"connection = {self.network_db_url()}\n"
             f"port = {self.network_port}\n"
             "workers = 8\n"
-            "agents = false\n"
+            f"agents = {'true' if self.network_agents else 'false'}\n"
             "network_vlan_ranges = physnet1:100:199,physnet2\n"
             "vni_ranges = 1:1000\n"
+            + "".join(f"{k} = {v}\n" for k, v in getattr(self, "network_conf", {}).items())
+            + "\n[compute]\n"
+            f"connection = {self.compute_db_url()}\n"
+            f"port = {self.compute_port}\n"
+            "workers = 8\n"
+            + "".join(f"{k} = {v}\n" for k, v in self.compute_conf.items())
+            + "\n[keystone_authtoken]\n"
+            # the service user of compute's calls to image and network
+            "username = admin\n"
+            f"password = {self.admin_password}\n"
+            "project_name = admin\n"
+            f"auth_url = {self.url}\n"
+            f"www_authenticate_uri = {self.url}\n"
         )
+
+    def compute_db_url(self):
+        """The compute database: its own SQLite file, or the same MySQL/MariaDB
+        database (its tables are all prefixed cmp_)."""
+        if self.db_url.startswith("sqlite:///"):
+            return f"sqlite:///{self.dir / 'compute.db'}"
+        return self.db_url
 
     def image_db_url(self):
         """The image database: beside the identity one (SQLite), or the same
@@ -200,7 +227,8 @@ class Kumo:
             [str(self.bin), "--config", str(self.conf), self.command],
             stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
-        urls = [self.url + "/v3"] + ([self.image_url + "/versions", self.network_url + "/"]
+        urls = [self.url + "/v3"] + ([self.image_url + "/versions", self.network_url + "/",
+                                      self.compute_url]
                                      if self.command == "all" else [])
         deadline = time.time() + 30
         while time.time() < deadline and urls:
@@ -277,6 +305,52 @@ class Kumo:
         if token is None:
             token = self.token(self.admin_user, self.admin_password, project=self.admin_project)
         return NeutronApi(self.network_url, token)
+
+    def nova(self, token=None, version=None):
+        """A compute API client with this token (default: a project-scoped
+        admin); paths are relative to .../v2.1 ("servers", "flavors/detail").
+        version: a microversion sent as OpenStack-API-Version ("2.2")."""
+        if token is None:
+            token = self.token(self.admin_user, self.admin_password, project=self.admin_project)
+        return NovaApi(self.compute_url, token, version)
+
+    def cli_env(self, user=None, password=None, project=None):
+        """Environment for the real CLIs (openstack, nova, glance, neutron)."""
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("OS_"):
+                del env[k]
+        env.update({
+            "OS_AUTH_URL": self.url + "/v3",
+            "OS_USERNAME": user or self.admin_user,
+            "OS_PASSWORD": password or self.admin_password,
+            "OS_PROJECT_NAME": project or self.admin_project,
+            "OS_USER_DOMAIN_NAME": "Default",
+            "OS_PROJECT_DOMAIN_NAME": "Default",
+            "OS_IDENTITY_API_VERSION": "3",
+            "OS_REGION_NAME": self.region,
+            "OS_INTERFACE": "public",
+        })
+        return env
+
+
+class NovaApi(Api):
+    """Client for the compute API; paths are relative to .../v2.1."""
+
+    def __init__(self, base, token=None, version=None):
+        super().__init__(base, token)
+        self.version = version
+
+    def url(self, path):
+        if path.startswith("http"):
+            return path
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def _headers(self, headers):
+        h = super()._headers(headers)
+        if self.version:
+            h.setdefault("OpenStack-API-Version", f"compute {self.version}")
+        return h
 
 
 class NeutronApi(Api):

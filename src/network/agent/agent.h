@@ -131,6 +131,8 @@ const char *nag_cloud_tag(void);
  * host link dev in it, up (the DHCP and L3 agents plug their taps with it
  * instead of waiting for the L2 agent's next pass).  0 or -1. */
 int nag_l2_plug(const char *network_id, const char *dev);
+/* Bus handler of topic "l2_agent.<host>" (ensure_network, port_plugged). */
+json_t *nag_l2_rpc(void *ud, const char *method, json_t *args);
 
 /* ---- firewall (firewall.c), driven by the L2 agent ---- */
 

@@ -433,7 +433,8 @@ int net_agents_start(void)
 	hb_started = pthread_create(&hb_th, NULL, hb_main, NULL) == 0;
 	link_started = pthread_create(&link_th, NULL, link_main, NULL) == 0;
 	if (kumo_bus && !served) {
-		if (kbus_serve(kumo_bus, "network-agent", NULL, on_notify, NULL) == 0)
+		if (kbus_serve(kumo_bus, "network-agent", NULL, on_notify, NULL) == 0 &&
+		    kbus_serve(kumo_bus, "l2_agent", nag_host(), nag_l2_rpc, NULL) == 0)
 			served = true;
 		else
 			klog_warn(LOG, "cannot listen on the bus: changes are seen at the next "

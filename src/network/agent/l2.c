@@ -346,6 +346,35 @@ int nag_l2_plug(const char *network_id, const char *dev)
 	return rc;
 }
 
+/* The L2 agent's bus methods (topic "l2_agent.<host>"), for the compute
+ * agent of this host, which plugs instances the way os-vif does:
+ *   call ensure_network {"network_id"} -> {"bridge": "brq..."} once the
+ *        network's bridge (and provider uplink) exists, or {"error": ...};
+ *   cast port_plugged {} -> a reconcile soon (a tap appeared). */
+json_t *nag_l2_rpc(void *ud, const char *method, json_t *args)
+{
+	(void)ud;
+	if (strcmp(method, "port_plugged") == 0) {
+		nag_kick("l2", NAG_CH_LINK | NAG_CH_PORT);
+		return NULL;
+	}
+	if (strcmp(method, "ensure_network") != 0)
+		return json_pack("{s:s}", "error", "unknown method");
+	const char *network_id = kjson_str(args, "network_id");
+	_cleanup_json_ json_t *net = network_id ? network_row(network_id) : NULL;
+	if (!net)
+		return json_pack("{s:s}", "error", "no such network");
+	_cleanup_json_ json_t *maps = mappings();
+	char br[16];
+	nag_bridge_name(br, network_id);
+	pthread_mutex_lock(&l2_mu);
+	int rc = ensure_bridge(net, maps);
+	pthread_mutex_unlock(&l2_mu);
+	if (rc != 0)
+		return json_pack("{s:s}", "error", "cannot create the network's bridge");
+	return json_pack("{s:s}", "bridge", br);
+}
+
 /* Status and binding of a port, written only when they change. */
 static void set_status(json_t *port, const char *status)
 {
