@@ -16,13 +16,14 @@
 # Built without loop devices and without mounting anything: mkfs.fat + mcopy, mke2fs -d,
 # sfdisk and dd on plain files, and the mtools flavour of syslinux. Only apt touches the
 # network (`apt-get download` of the newest linux-image-6.1.0-N-amd64, cached in OUTDIR/deb;
-# a matching .deb in /var/cache/apt/archives is used first; KERNEL_DEB=path overrides).
+# a matching .deb in build/guest-image/deb or /var/cache/apt/archives is used first;
+# KERNEL_DEB=path overrides).
 # The kernel's vmlinuz and the chosen modules are cached in OUTDIR/kernel-<deb name>.
 #
-# Idempotent: nothing is rebuilt when both images are newer than this script and every file in
-# tools/guest-image/ (FORCE=1 rebuilds anyway). Runs as root: the root filesystem needs files
-# owned by root and by cirros (1000), and a setuid sudo. Packages: see the "compute" group of
-# tools/install-deps.sh.
+# Idempotent: nothing is rebuilt when both images are newer than this script and every guest
+# file it installs from tools/guest-image/ (FORCE=1 rebuilds anyway). Runs as root: the root
+# filesystem holds files owned by root and by cirros (1000), and a setuid sudo.
+# Packages: see the "compute" group of tools/install-deps.sh.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,9 +59,21 @@ SKIP_MODULES='^(crc32c-intel|crc32-pclmul|crct10dif-pclmul|ghash-clmulni-intel)$
 log() { echo "build-guest-image: $*"; }
 die() { echo "build-guest-image: error: $*" >&2; exit 1; }
 
+# the files from tools/guest-image/ that go into the image
+GUEST_FILES=(init inittab rcS rcK cloud-setup tty-getty udhcpc.script acpi-power json-flatten curl
+	profile issue syslinux.cfg sudo.c)
+
+[ "$(id -u)" -eq 0 ] || die "run as root (files owned by cirros, a setuid sudo and busybox)"
+
+# one build at a time per OUTDIR; a second caller waits, then finds the image up to date
+exec 9>"$OUT/.lock"
+flock 9
+
 # ---- up to date?
 if [ "${FORCE:-0}" != 1 ] && [ -s "$QCOW" ] && [ -s "$RAW" ]; then
-	newer=$(find "$SELF" "$GUEST" -newer "$QCOW" -print -quit; find "$SELF" "$GUEST" -newer "$RAW" -print -quit)
+	inputs=("$SELF")
+	for f in "${GUEST_FILES[@]}"; do inputs+=("$GUEST/$f"); done
+	newer=$(find "${inputs[@]}" -newer "$QCOW" -print -quit; find "${inputs[@]}" -newer "$RAW" -print -quit)
 	if [ -z "$newer" ]; then
 		log "up to date: $QCOW"
 		exit 0
@@ -74,6 +87,9 @@ done
 for f in /bin/busybox /usr/sbin/dropbear /usr/bin/dropbearkey /usr/bin/lsblk /usr/sbin/blkid \
 	/usr/sbin/mke2fs /usr/lib/syslinux/mbr/mbr.bin; do
 	[ -e "$f" ] || die "$f missing (run tools/install-deps.sh)"
+done
+for f in "${GUEST_FILES[@]}"; do
+	[ -f "$GUEST/$f" ] || die "$GUEST/$f missing"
 done
 /bin/busybox --list | grep -qx switch_root || die "/bin/busybox is not busybox-static"
 # busybox (the dynamic one) and busybox-static both ship /bin/busybox; make sure it is static
@@ -118,8 +134,12 @@ kernel_deb() {
 		echo "$OUT/deb/$want"
 		return
 	fi
-	if [ -f "/var/cache/apt/archives/$want" ]; then
-		cp "/var/cache/apt/archives/$want" "$OUT/deb/$want.tmp"
+	local d found=
+	for d in "$REPO/build/guest-image/deb" /var/cache/apt/archives; do
+		[ -f "$d/$want" ] && { found=$d/$want; break; }
+	done
+	if [ -n "$found" ]; then
+		cp "$found" "$OUT/deb/$want.tmp"
 		mv "$OUT/deb/$want.tmp" "$OUT/deb/$want"
 	else
 		log "downloading $pkg $ver with apt-get download" >&2
@@ -206,7 +226,12 @@ ln -s ../run "$R/var/run"
 ln -s ../run/lock "$R/var/lock"
 chmod 1777 "$R/tmp"
 chmod 700 "$R/root"
-cp /bin/busybox "$R/bin/busybox"
+# setuid root, as in cirros: busybox itself keeps root only for its "suid maybe/require"
+# applets (ping, traceroute, su, passwd, mount...) and drops it for all others. ash prefers
+# applets to files in PATH (FEATURE_SH_STANDALONE), so `ping` as cirros is always the applet,
+# which needs a raw socket. No /etc/busybox.conf: with one, busybox-static 1.35 segfaults in
+# every applet that drops privileges.
+install -m 4755 /bin/busybox "$R/bin/busybox"
 /bin/busybox --list-full | while read -r app; do
 	[ "$app" = bin/busybox ] && continue
 	mkdir -p "$R/$(dirname "$app")"
@@ -240,7 +265,8 @@ install -m 755 "$GUEST/rcS" "$R/etc/init.d/rcS"
 install -m 755 "$GUEST/rcK" "$R/etc/init.d/rcK"
 install -m 755 "$GUEST/cloud-setup" "$R/sbin/cloud-setup"
 install -m 755 "$GUEST/tty-getty" "$R/sbin/tty-getty"
-install -m 755 "$GUEST/udhcpc.script" "$R/usr/share/udhcpc/default.script"
+install -D -m 755 "$GUEST/udhcpc.script" "$R/etc/udhcpc/default.script"
+ln -s /etc/udhcpc/default.script "$R/usr/share/udhcpc/default.script"
 install -m 755 "$GUEST/acpi-power" "$R/etc/acpi/PWRF/00000080"
 install -m 755 "$GUEST/json-flatten" "$R/usr/bin/json-flatten"
 install -m 755 "$GUEST/curl" "$R/usr/bin/curl"

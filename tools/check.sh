@@ -2,6 +2,8 @@
 # check.sh - `make check`: every test Kumo has, as CI runs it.
 #
 # Steps (CHECK_STEPS="unit mysql integration integration-mysql fuzz tempest",
+# the compute tests need libvirtd and the guest image: tools/libvirt-setup.sh
+# and tools/build-guest-image.sh run first),
 # the default, or any subset, space or comma separated):
 #   unit               ASan/UBSan build in build-asan/, `meson test`
 #   mysql              the same unit tests again with KUMO_TEST_MYSQL_URL
@@ -9,7 +11,8 @@
 #   integration        tests/integration with pytest and the ASan kumo, SQLite
 #   integration-mysql  the same with KUMO_TEST_DB_URL = a fresh MariaDB database
 #   fuzz               libFuzzer targets (clang, build-fuzz/), FUZZ_TIME s each [30]
-#   tempest            Tempest identity interop tests (tools/tempest-identity.sh)
+#   tempest            Tempest interop tests: identity, image, network, compute
+#                      (tools/tempest-<service>.sh)
 #   tempest-all        (not in the default set) every tempest.api.identity test
 # A step that cannot run for lack of something optional (the shared Tempest
 # harness) is reported as skipped.  The last line is "N passed, N failed,
@@ -168,6 +171,17 @@ if want mysql && [ "${ASAN_BUILT:-1}" = 0 ]; then
 fi
 
 # ---------------------------------------------------------------- integration
+# The compute tests boot real VMs: libvirtd and the guest image must be there,
+# and a missing one is a failure, not a skip (KUMO_REQUIRE_COMPUTE).
+if want integration || want integration-mysql || want tempest; then
+	banner "libvirt and the guest image"
+	if bash tools/libvirt-setup.sh && bash tools/build-guest-image.sh build/guest-image; then
+		export KUMO_REQUIRE_COMPUTE=1
+	else
+		record compute-setup 0 1 0 "(tools/libvirt-setup.sh or tools/build-guest-image.sh failed)"
+	fi
+fi
+
 if want integration && [ "${ASAN_BUILT:-1}" = 0 ]; then
 	banner "integration tests (openstack CLI, ASan kumo, SQLite)"
 	run_integration integration
@@ -248,7 +262,7 @@ run_tempest() { # step-name scope [script]
 if want tempest; then
 	banner "Tempest identity interop tests"
 	run_tempest tempest interop
-	for svc in image network; do
+	for svc in image network compute; do
 		[ -f "tools/tempest-$svc.sh" ] || continue
 		banner "Tempest $svc interop tests"
 		run_tempest "tempest-$svc" interop "tools/tempest-$svc.sh"

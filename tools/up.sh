@@ -16,6 +16,11 @@
 #      namespaces kumo-physnet1 / kumo-upstream) and [network]
 #      physical_interface_mappings in the config; once Kumo answers, the
 #      external network "public" with its subnet (172.24.4.0/24), when missing
+#   8. compute: libvirtd (tools/libvirt-setup.sh) before the start, the guest
+#      image (tools/build-guest-image.sh, cirros-like, user "cirros") built
+#      once and uploaded as the public image "cirros" when missing; the m1.*
+#      flavors come with the compute database.  [keystone_authtoken] holds
+#      the credentials compute uses for its calls to image and network.
 #
 # Re-running is safe: a running Kumo is left alone (restarted only when its
 # binary was rebuilt), a stale pid file is removed, existing objects are kept.
@@ -78,6 +83,24 @@ CONFEOF
 	umask 022
 fi
 kumo() { "$BIN" --config "$CONF" "$@"; }
+# compute calls image and network with these (configs from older runs lack them)
+if ! grep -q '^\[keystone_authtoken\]' "$CONF"; then
+	umask 077
+	cat >> "$CONF" <<CONFEOF
+
+[keystone_authtoken]
+# the service user of compute's calls to the image and network services
+username = admin
+password = $ADMIN_PASSWORD
+project_name = admin
+auth_url = http://127.0.0.1:$PORT
+CONFEOF
+	umask 022
+fi
+
+# 8a. libvirt and the guest image
+bash tools/libvirt-setup.sh || die "libvirt is not available (tools/libvirt-setup.sh)"
+bash tools/build-guest-image.sh build/guest-image || die "cannot build the guest image"
 
 # 7a. the "physical" interfaces of the physnets (never the machine's own)
 bash tools/net-setup.sh config "$CONF"
@@ -172,6 +195,17 @@ else
 	say "the Network API does not answer on port ${NET_PORT:-9696}; skipping the public network" >&2
 fi
 
+# 8b. the guest image as the public image "cirros" (the seed's name)
+IMG_PORT=$(awk -F= '/^\[/{s=$0} s=="[image]" && $1~/^[ \t]*port[ \t]*$/{gsub(/[ \t]/,"",$2); print $2}' \
+	"$CONF" | tail -n 1)
+if wait_http "http://127.0.0.1:${IMG_PORT:-9292}/versions" 30 "$(cat "$PIDFILE")"; then
+	if ! openstack_admin image list -f value -c Name | grep -qx cirros; then
+		say "uploading the guest image as \"cirros\""
+		openstack_admin image create --disk-format qcow2 --container-format bare --public \
+			--file build/guest-image/kumo-cirros.qcow2 cirros -f value -c id >/dev/null
+	fi
+fi
+
 # 6. openrc files, in the seed's format
 write_openrc() { # file project user password url
 	cat > "$1" <<RCEOF
@@ -196,5 +230,6 @@ Kumo is up: Identity at $PUBLIC_URL (admin endpoint $ADMIN_URL), pid $(cat "$PID
   source demo-openrc.sh && openstack project list       # as the demo user
   make down                                             # stop it
   ip netns exec kumo-upstream ping <floating ip>        # the "outside" of network public
+  openstack server create --flavor m1.tiny --image cirros --nic net-id=<net> vm1   # a VM
 Log: $LOG   Config: $CONF   State: $STATE
 EOF

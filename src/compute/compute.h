@@ -202,6 +202,14 @@ const char *cmp_status(const char *vm_state, const char *task_state);
  * key_name, progress, config_drive, locked (2.9+; not at 2.2), ...
  * New reference. */
 json_t *cmp_server_view(kreq *r, const json_t *inst, bool detail);
+/* Load metadata, ports and the newest fault of every instance row of the
+ * array insts (one query per table) into each row's "_metadata" {k: v},
+ * "_ports" [cmp_instance_port rows, ips parsed] and "_fault" (row or null);
+ * cmp_server_view uses them when present (added by H-servers). */
+void cmp_instance_attach(json_t *insts);
+/* Nova's "addresses" from "_ports" rows: {network_name: [{version, addr}
+ * (+ OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr when extended)]}. New ref. */
+json_t *cmp_server_addresses(const json_t *ports, bool extended);
 
 /*
  * Compare-and-set state: set vm_state/task_state/power_state (NULL or -1 =
@@ -282,6 +290,15 @@ void cmp_scheduler_stop(void);
 int cmp_schedule(const json_t *inst, const json_t *ignore_hosts, char *out, size_t outlen);
 /* Drop an instance's claim (delete, failed build, resize revert). */
 void cmp_allocation_release(const char *instance_id);
+/* Forget the scheduler's cached host states (Nova's HostManager view): the
+ * next cmp_schedule() reloads them (it also does on its own every second). */
+void cmp_scheduler_invalidate(void);
+/* Keep this host's cmp_service row (binary_name, cmp_host(), topic) alive:
+ * created or refreshed now, then last_seen_at / report_count every [compute]
+ * report_interval s by a thread, until cmp_service_beat_stop(binary). 0/-1.
+ * (nova-scheduler and nova-conductor use it; the agent may for nova-compute.) */
+int cmp_service_beat_start(const char *binary, const char *topic);
+void cmp_service_beat_stop(const char *binary);
 
 /* ---- conductor.c ---- */
 int cmp_conductor_start(void);    /* kbus_serve "conductor" + its kworkq */

@@ -433,3 +433,7 @@ def admin(kumo):
 def uniq():
     """A unique name suffix per test."""
     return uuid.uuid4().hex[:10]
+
+
+# The real-VM environment of the compute tests (a fixture of its own kumo).
+from compute_env import compute_env  # noqa: E402,F401
