@@ -26,7 +26,8 @@ static void usage(FILE *fp)
 	        "  all                 run every service in this process (the all-in-one cloud)\n");
 	for (int i = 0; kservice_all[i]; i++)
 		fprintf(fp, "  %-19s run only the %s service (catalog type %s, port %d)\n",
-		        kservice_all[i]->name, kservice_all[i]->name, kservice_all[i]->catalog_type,
+		        kservice_all[i]->name, kservice_all[i]->name,
+		        kservice_all[i]->catalog_type ? kservice_all[i]->catalog_type : "none",
 		        kservice_all[i]->default_port);
 	fprintf(fp,
 	        "  manage ...          database, keys and bootstrap (kumo manage --help)\n"

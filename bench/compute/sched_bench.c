@@ -55,9 +55,9 @@ static void *worker(void *arg)
 		char id[37], out[256];
 		kutil_uuid(id);
 		int f = k % (int)ARRAY_SIZE(flavors);
-		json_t *inst = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:{s:{}}}", "id", id, "vcpus",
-		                         flavors[f].vcpus, "memory_mb", flavors[f].mem, "root_gb",
-		                         flavors[f].disk, "ephemeral_gb", 0, "swap", 0,
+		json_t *inst = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:s,s:{s:{}}}", "id", id,
+		                         "vcpus", flavors[f].vcpus, "memory_mb", flavors[f].mem,
+		                         "root_gb", flavors[f].disk, "ephemeral_gb", 0, "swap", 0,
 		                         "availability_zone", "nova", "image", "properties");
 		double t0 = now_s();
 		if (cmp_schedule(inst, NULL, out, sizeof(out)) == 0)
@@ -165,9 +165,9 @@ int main(int argc, char **argv)
 		kutil_uuid(uuid);
 		int size = 1 << (i % 3);     /* 1, 2, 4 */
 		kdb_run(cmp_db, NULL, "INSERT INTO cmp_compute_node (host, hypervisor_hostname, "
-		        "vcpus, memory_mb, local_gb, created_at, updated_at) VALUES (?, ?, ?, ?, ?, "
-		        "?, ?)", "ssiiiii", host, host, (int64_t)16 * size, (int64_t)65536 * size,
-		        (int64_t)1000 * size, now, now);
+		        "vcpus, memory_mb, local_gb, created_at, updated_at) "
+		        "VALUES (?, ?, ?, ?, ?, ?, ?)", "ssiiiii", host, host, (int64_t)16 * size,
+		        (int64_t)65536 * size, (int64_t)1000 * size, now, now);
 		kdb_run(cmp_db, NULL, "INSERT INTO cmp_service (binary_name, host, topic, "
 		        "last_seen_at, created_at, updated_at, uuid) VALUES ('nova-compute', ?, "
 		        "'compute', ?, ?, ?, ?)", "siiis", host, now, now, now, uuid);

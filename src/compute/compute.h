@@ -356,4 +356,23 @@ typedef struct cmp_virt_driver {
 
 extern const cmp_virt_driver cmp_libvirt_driver, cmp_fake_driver;
 
+/* ---- issue 6: reaching the VM ---- */
+/* metadata.c: the metadata API (kservice "metadata", port 8775, no catalog
+ * entry: guests reach it through the network service's metadata proxy). */
+extern kservice cmp_metadata_service;
+/* The OpenStack metadata tree of an instance for a config drive or the API:
+ * {"openstack/latest/meta_data.json": "<json text>", "openstack/latest/user_data": ...,
+ *  "openstack/2012-08-10/...", "ec2/latest/meta-data.json": ...} path -> content.
+ * New reference; NULL on error. */
+json_t *cmp_metadata_files(const json_t *inst);
+/* configdrive.c: an ISO 9660 "config-2" image of cmp_metadata_files() at
+ * path (genisoimage, as Nova builds it). 0, or -1 with err set. */
+int cmp_configdrive_build(const json_t *inst, const char *path, char *err, size_t errlen);
+/* console.c: the noVNC console proxy (kservice "console", port 6080, no catalog
+ * entry) and the os-getVNCConsole action: answers {"console": {"type":
+ * "novnc", "url": "<[compute] novncproxy_base_url>?token=..."}} for inst, or
+ * Nova's 4xx (409 when the instance is not running). */
+extern kservice cmp_console_service;
+void cmp_console_get_vnc(kreq *r, const json_t *inst, json_t *args);
+
 #endif

@@ -97,17 +97,17 @@ static int select_destination(const char *id, json_t *ignore, char *host, char *
 		json_decref(reply);
 		_cleanup_json_ json_t *inst = cmp_instance_load(id, false);
 		if (!inst) {
-			snprintf(err, errlen, "No valid host was found. Instance %s could not be found.",
-			         id);
+			snprintf(err, errlen, "No valid host was found. Instance %s could not be "
+			         "found.", id);
 			return -1;
 		}
 		if (cmp_schedule(inst, ignore, host, len) != 0) {
 			snprintf(err, errlen, "%s", host);
 			return -1;
 		}
-		_cleanup_json_ json_t *n = kdb_query_row(cmp_db, NULL, "SELECT hypervisor_hostname "
-		                                         "FROM cmp_compute_node WHERE host = ?", "s",
-		                                         host);
+		_cleanup_json_ json_t *n = kdb_query_row(cmp_db, NULL,
+			"SELECT hypervisor_hostname FROM cmp_compute_node WHERE host = ?", "s",
+			host);
 		const char *nn = kjson_str(n, "hypervisor_hostname");
 		snprintf(node, len, "%s", nn && *nn ? nn : host);
 		return 0;
@@ -168,8 +168,8 @@ static void build_one(const char *id, long attempt, const json_t *job, bool resc
 	for (;; attempt++) {
 		if (attempt > max_attempts) {
 			char msg[1024];
-			snprintf(msg, sizeof(msg), "Exceeded maximum number of retries. Exceeded max "
-			         "scheduling attempts %ld for instance %s. Last exception: %s",
+			snprintf(msg, sizeof(msg), "Exceeded maximum number of retries. Exceeded "
+			         "max scheduling attempts %ld for instance %s. Last exception: %s",
 			         max_attempts, id, last);
 			if (*request_id)
 				cmp_event_start(id, request_id, EVENT);
@@ -179,7 +179,8 @@ static void build_one(const char *id, long attempt, const json_t *job, bool resc
 		if (*request_id)
 			cmp_event_start(id, request_id, EVENT);
 		char host[256], node[256], err[512];
-		if (select_destination(id, ignore, host, node, sizeof(host), err, sizeof(err)) != 0) {
+		if (select_destination(id, ignore, host, node, sizeof(host), err,
+		                       sizeof(err)) != 0) {
 			fail_build(id, request_id, err, err);
 			return;
 		}
@@ -196,16 +197,18 @@ static void build_one(const char *id, long attempt, const json_t *job, bool resc
 				json_object_set_new(extra, "availability_zone", json_string(naz));
 		}
 		if (cmp_instance_update(id, NULL, NULL, -1, expect_scheduling, extra) != 1) {
-			klog_info(LOG, "instance %s is no longer scheduling (deleted?): claim dropped",
-			          id);
+			klog_info(LOG, "instance %s is no longer scheduling (deleted?): claim "
+			          "dropped", id);
 			cmp_allocation_release(id);
 			if (*request_id)
-				cmp_event_finish(id, request_id, EVENT, false, "the instance changed");
+				cmp_event_finish(id, request_id, EVENT, false,
+				                 "the instance changed");
 			return;
 		}
 		_cleanup_json_ json_t *args = json_pack("{s:s,s:s,s:I,s:O}", "instance_id", id,
 		                                        "request_id", request_id, "attempt",
-		                                        (json_int_t)attempt, "ignore_hosts", ignore);
+		                                        (json_int_t)attempt, "ignore_hosts",
+		                                        ignore);
 		if (admin_pass)
 			json_object_set_new(args, "admin_pass", json_string(admin_pass));
 		char target[300];

@@ -88,8 +88,16 @@ static int64_t cap_of(int64_t total, int64_t reserved, double ratio)
 	return c > 0 ? (int64_t)(c + 1e-9) : 0;   /* truncated, as placement does */
 }
 
-static int64_t ram_cap(const hstate *h) { return cap_of(h->memory_mb, h->reserved_mem, h->ram_ratio); }
-static int64_t cpu_cap(const hstate *h) { return cap_of(h->vcpus, 0, h->cpu_ratio); }
+static int64_t ram_cap(const hstate *h)
+{
+	return cap_of(h->memory_mb, h->reserved_mem, h->ram_ratio);
+}
+
+static int64_t cpu_cap(const hstate *h)
+{
+	return cap_of(h->vcpus, 0, h->cpu_ratio);
+}
+
 static int64_t disk_cap(const hstate *h)
 {
 	/* reserved disk is in MiB, rounded up to whole GiB as placement does */
@@ -281,7 +289,9 @@ static int sreq_init(sreq *r, const json_t *inst, const json_t *ignore, char *er
 		r->id = "";
 	r->vcpus = jint(inst, "vcpus");
 	r->mem = jint(inst, "memory_mb");
-	r->disk = jint(inst, "root_gb") + jint(inst, "ephemeral_gb") + (jint(inst, "swap") + 1023) / 1024;
+	/* swap is in MB */
+	r->disk = jint(inst, "root_gb") + jint(inst, "ephemeral_gb") +
+	          (jint(inst, "swap") + 1023) / 1024;
 	r->ignore = ignore;
 	const char *az = kjson_str(inst, "availability_zone");
 	if (az && *az) {
@@ -501,9 +511,9 @@ static void log_filters(const sreq *r, size_t start, const size_t counts[NFILTER
 		size_t end = left - counts[f];
 		klog_debug(LOG, "Filter %s returned %zu host(s)", filter_names[f], end);
 		if (failed && off < sizeof(text))
-			off += (size_t)snprintf(text + off, sizeof(text) - off, "%s'%s: (start: %zu, "
-			                        "end: %zu)'", off ? ", " : "", filter_names[f], left,
-			                        end);
+			off += (size_t)snprintf(text + off, sizeof(text) - off,
+			                        "%s'%s: (start: %zu, end: %zu)'", off ? ", " : "",
+			                        filter_names[f], left, end);
 		left = end;
 	}
 	if (failed)
@@ -580,9 +590,9 @@ static int claim_txn(const sreq *r, const char *host, claim_out *o)
 	bool hard = strcmp(r->policy, "affinity") == 0 || strcmp(r->policy, "anti-affinity") == 0;
 	if (hard) {
 		if (mysql) {
-			_cleanup_json_ json_t *g = kdb_query_row(cmp_db, NULL, "SELECT id FROM "
-			                                         "cmp_server_group WHERE id = ? FOR "
-			                                         "UPDATE", "s", r->group_id);
+			_cleanup_json_ _unused_ json_t *g = kdb_query_row(cmp_db, NULL,
+				"SELECT id FROM cmp_server_group WHERE id = ? FOR UPDATE", "s",
+				r->group_id);
 		}
 		_cleanup_json_ json_t *members = load_member_hosts(r->group_id, r->id);
 		if (!members)
@@ -611,14 +621,14 @@ static int claim_txn(const sreq *r, const char *host, claim_out *o)
 		return -1;
 	if (r->group_id && *r->policy) {
 		bool found;
-		_cleanup_json_ json_t *m = kdb_query_row(cmp_db, &found, "SELECT group_id FROM "
-		                                         "cmp_server_group_member WHERE group_id = ? "
-		                                         "AND instance_id = ?", "ss", r->group_id,
-		                                         r->id);
+		_cleanup_json_ json_t *m = kdb_query_row(cmp_db, &found,
+			"SELECT group_id FROM cmp_server_group_member WHERE group_id = ? AND "
+			"instance_id = ?", "ss", r->group_id, r->id);
 		if (!m && found)
 			return -1;
 		if (!m && kdb_run(cmp_db, NULL, "INSERT INTO cmp_server_group_member (group_id, "
-		                  "instance_id) VALUES (?, ?)", "ss", r->group_id, r->id) != KDB_DONE)
+		                  "instance_id) VALUES (?, ?)", "ss", r->group_id,
+		                  r->id) != KDB_DONE)
 			return -1;
 	}
 	return 1;
@@ -704,21 +714,26 @@ int cmp_schedule(const json_t *inst, const json_t *ignore_hosts, char *out, size
 		pthread_mutex_lock(&cache.mu);
 		if (rc == 1) {
 			if (*o.old_host)
-				cache_sub(cache_find(o.old_host), o.old_vcpus, o.old_mem, o.old_disk);
+				cache_sub(cache_find(o.old_host), o.old_vcpus, o.old_mem,
+				          o.old_disk);
 		} else {
 			/* undo the consumption; take the database's usage of the host */
 			hstate *h = cache_find(host);
 			cache_sub(h, r.vcpus, r.mem, r.disk);
 			if (h && rc == 0) {
-				h->used_vcpus = o.used_vcpus > h->used_vcpus ? o.used_vcpus : h->used_vcpus;
-				h->used_mem = o.used_mem > h->used_mem ? o.used_mem : h->used_mem;
-				h->used_disk = o.used_disk > h->used_disk ? o.used_disk : h->used_disk;
+				if (o.used_vcpus > h->used_vcpus)
+					h->used_vcpus = o.used_vcpus;
+				if (o.used_mem > h->used_mem)
+					h->used_mem = o.used_mem;
+				if (o.used_disk > h->used_disk)
+					h->used_disk = o.used_disk;
 			}
 		}
 		pthread_mutex_unlock(&cache.mu);
 		if (rc == 1) {
 			klog_debug(LOG, "instance %s claimed on %s (%lld vcpus, %lld MB, %lld GB)",
-			           r.id, host, (long long)r.vcpus, (long long)r.mem, (long long)r.disk);
+			           r.id, host, (long long)r.vcpus, (long long)r.mem,
+			           (long long)r.disk);
 			sreq_fini(&r);
 			snprintf(out, outlen, "%s", host);
 			return 0;
@@ -908,7 +923,8 @@ static json_t *select_destinations(json_t *args)
 {
 	const char *id = kjson_str(args, "instance_id");
 	if (!id)
-		return json_pack("{s:s}", "error", "No valid host was found. No instance_id given.");
+		return json_pack("{s:s}", "error",
+		                 "No valid host was found. No instance_id given.");
 	_cleanup_json_ json_t *inst = load_instance(id);
 	if (!inst)
 		return json_pack("{s:s++}", "error", "No valid host was found. Instance ", id,

@@ -214,11 +214,26 @@
 	"('3', 'm1.medium', 4096, 2, 40), ('4', 'm1.large', 8192, 4, 80), " \
 	"('5', 'm1.xlarge', 16384, 8, 160)"
 
+/* Step 3: console tokens (Nova's consoleauth role): only the SHA-256 of a
+ * token is stored; a token opens one instance's console until expires_at. */
+#define CMP_SCHEMA_V3(T) \
+	"CREATE TABLE cmp_console_token (" \
+	" token_hash VARCHAR(64) NOT NULL PRIMARY KEY," \
+	" instance_id VARCHAR(36) NOT NULL," \
+	" console_type VARCHAR(16) NOT NULL DEFAULT 'novnc'," \
+	" host VARCHAR(255) NOT NULL," \
+	" port INTEGER NOT NULL," \
+	" access_url TEXT," \
+	" expires_at BIGINT NOT NULL," \
+	" created_at BIGINT NOT NULL DEFAULT 0)" T ";" \
+	"CREATE INDEX ix_cmp_console_token_instance ON cmp_console_token (instance_id)"
+
 #define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 static const kdb_migration cmp_steps[] = {
 	{ 1, CMP_SCHEMA_V1("", SQLITE_ID), CMP_SCHEMA_V1(MYSQL_TABLE, MYSQL_ID) },
 	{ 2, CMP_SCHEMA_V2, NULL },
+	{ 3, CMP_SCHEMA_V3(""), CMP_SCHEMA_V3(MYSQL_TABLE) },
 };
 
 int cmp_db_sync(void)

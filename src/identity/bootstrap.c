@@ -246,7 +246,9 @@ static int ensure_catalog(const id_bootstrap_opts *o, const char *region_id)
 		return 0;
 	for (int i = 0; kservice_all[i]; i++) {
 		const kservice *s = kservice_all[i];
-		if (!strcmp(s->catalog_type, "identity") || !s->endpoint_path)
+		/* services without a catalog entry (the metadata API, the console
+		 * proxy) are reached through others, not through the catalog */
+		if (!s->catalog_type || !strcmp(s->catalog_type, "identity") || !s->endpoint_path)
 			continue;
 		long port = kconf_get_int(kumo_conf, s->name, "port", s->default_port);
 		_cleanup_free_ char *url = NULL;

@@ -158,8 +158,9 @@ def test_domain_destroyed_behind_our_back_shows_shutoff(compute_env):
 def test_no_valid_host(compute_env):
     env = compute_env
     fid = f"huge-{env.id}"
-    r = env.nova.post("flavors", json={"flavor": {"name": fid, "id": fid, "ram": 64 * 1024 * 1024,
-                                                  "vcpus": 1, "disk": 1}})
+    # more disk than the host has (disk has no quota, so the scheduler decides)
+    r = env.nova.post("flavors", json={"flavor": {"name": fid, "id": fid, "ram": 256,
+                                                  "vcpus": 1, "disk": 1000000}})
     assert r.status_code == 200, r.text
     try:
         sid = env.create(f"nohost-{env.id}", flavor=fid)["server"]["id"]

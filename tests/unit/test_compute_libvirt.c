@@ -173,6 +173,7 @@ static bool domain_xml_has(const char *needle)
 
 KTEST(setup)
 {
+	setvbuf(stdout, NULL, _IONBF, 0);
 	virSetErrorFunc(NULL, quiet);
 	snprintf(image_path, sizeof(image_path), "%s/build/guest-image/kumo-cirros.qcow2",
 	         getenv("KUMO_SOURCE_ROOT") ? getenv("KUMO_SOURCE_ROOT") : KUMO_SOURCE_ROOT);
@@ -195,7 +196,7 @@ KTEST(setup)
 	char conf[1024], err[256];
 	snprintf(conf, sizeof(conf),
 	         "[DEFAULT]\nstate_dir = %s\n[compute]\ninstances_path = %s/instances\n"
-	         "shutdown_timeout = 20\nvirt_type = auto\n", tmpdir, tmpdir);
+	         "shutdown_timeout = 10\nvirt_type = auto\n", tmpdir, tmpdir);
 	kumo_conf = kconf_parse(conf, err, sizeof(err));
 	CHECK(kumo_conf != NULL);
 	CHECK_INT(drv->init(), 0);

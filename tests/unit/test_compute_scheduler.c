@@ -1,6 +1,6 @@
 /*
  * test_compute_scheduler.c - the scheduler (src/compute/scheduler.c) on a
- * real SQLite compute database: each filter (RAM, disk, cores, availability
+ * real SQLite compute database (MariaDB when KUMO_TEST_MYSQL_URL is set): each filter (RAM, disk, cores, availability
  * zone, image properties, affinity and anti-affinity, ignored hosts,
  * disabled / forced-down / silent services), the RAM weigher and the soft
  * group weighers, re-claims and releases, no oversubscription with 4
@@ -40,7 +40,9 @@ static void setup(void)
 	kumo_conf = kconf_parse(text, err, sizeof(err));
 	CHECK(kumo_conf != NULL);
 	snprintf(url, sizeof(url), "sqlite:///%s/compute.db", dir);
-	cmp_db = kdb_open(url, err, sizeof(err));
+	/* tools/check.sh mysql: the same tests on MariaDB (SELECT ... FOR UPDATE claims) */
+	const char *murl = getenv("KUMO_TEST_MYSQL_URL");
+	cmp_db = kdb_open(murl && *murl ? murl : url, err, sizeof(err));
 	CHECK(cmp_db != NULL);
 	CHECK_INT(cmp_db_sync(), 0);
 }
@@ -50,7 +52,9 @@ static void reset(void)
 {
 	setup();
 	const char *tables[] = { "cmp_compute_node", "cmp_service", "cmp_allocation",
-	                         "cmp_server_group", "cmp_server_group_member", "cmp_instance" };
+	                         "cmp_server_group", "cmp_server_group_member", "cmp_instance",
+	                         "cmp_instance_action", "cmp_instance_action_event",
+	                         "cmp_instance_fault" };
 	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "DELETE FROM %s", tables[i]);
@@ -70,8 +74,9 @@ static void add_host(const char *host, int64_t vcpus, int64_t mem, int64_t disk,
 	CHECK_INT(kdb_run(cmp_db, NULL, "INSERT INTO cmp_compute_node (host, hypervisor_hostname, "
 	                  "vcpus, memory_mb, local_gb, cpu_allocation_ratio, ram_allocation_ratio, "
 	                  "disk_allocation_ratio, reserved_host_memory_mb, availability_zone, "
-	                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1.0, 1.0, 1.0, 512, ?, ?, "
-	                  "?)", "ssiiisii", host, host, vcpus, mem, disk, az ? az : "nova", now, now),
+	                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1.0, 1.0, 1.0, 512, ?, "
+	                  "?, ?)", "ssiiisii", host, host, vcpus, mem, disk, az ? az : "nova", now,
+	                  now),
 	          KDB_DONE);
 	if (s == NO_SERVICE)
 		return;
@@ -79,10 +84,10 @@ static void add_host(const char *host, int64_t vcpus, int64_t mem, int64_t disk,
 	kutil_uuid(uuid);
 	int64_t seen = s == SILENT ? now - 120 * 1000000LL : now;
 	CHECK_INT(kdb_run(cmp_db, NULL, "INSERT INTO cmp_service (binary_name, host, topic, "
-	                  "disabled, forced_down, last_seen_at, created_at, updated_at, uuid) VALUES "
-	                  "('nova-compute', ?, 'compute', ?, ?, ?, ?, ?, ?)", "siiiiis", host,
-	                  (int64_t)(s == DISABLED), (int64_t)(s == FORCED_DOWN), seen, seen, seen,
-	                  uuid), KDB_DONE);
+	                  "disabled, forced_down, last_seen_at, created_at, updated_at, uuid) "
+	                  "VALUES ('nova-compute', ?, 'compute', ?, ?, ?, ?, ?, ?)", "siiiiis",
+	                  host, (int64_t)(s == DISABLED), (int64_t)(s == FORCED_DOWN), seen, seen,
+	                  seen, uuid), KDB_DONE);
 }
 
 static json_t *inst(const char *id, int64_t vcpus, int64_t mem, int64_t root, int64_t eph,
@@ -502,9 +507,9 @@ static char *wait_error(const char *id)
 	for (int k = 0; k < 500; k++) {
 		_cleanup_json_ json_t *row = instance_row(id);
 		if (row && strcmp(kjson_str(row, "vm_state"), "error") == 0) {
-			_cleanup_json_ json_t *f = kdb_query_row(cmp_db, NULL, "SELECT message FROM "
-			                                         "cmp_instance_fault WHERE instance_id "
-			                                         "= ? ORDER BY id DESC LIMIT 1", "s", id);
+			_cleanup_json_ json_t *f = kdb_query_row(cmp_db, NULL,
+				"SELECT message FROM cmp_instance_fault WHERE instance_id = ? "
+				"ORDER BY id DESC LIMIT 1", "s", id);
 			return f ? strdup(kjson_str(f, "message")) : NULL;
 		}
 		usleep(10 * 1000);

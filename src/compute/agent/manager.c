@@ -469,6 +469,11 @@ static int build_steps(json_t *inst, json_t *args, char *err, size_t errlen, boo
 	_cleanup_json_ json_t *fresh = cmp_instance_load(id, false);
 	if (!fresh)
 		return BUILD_GONE;
+	/* the bridges once more, right before the domain needs them */
+	json_decref(vifs);
+	vifs = cmp_vif_list(id, err, errlen);
+	if (!vifs)
+		return BUILD_FAILED;
 	if (!ag.drv->spawn) {
 		snprintf(err, errlen, "the %s driver cannot spawn", ag.drv->name);
 		return BUILD_FAILED;
