@@ -12,7 +12,10 @@
  * exit, and at start sweeps away domains a crashed earlier run left behind.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
+#include <microhttpd.h>
 #include <libvirt/virterror.h>
 
 #include "compute/agent/virt.h"
@@ -266,6 +270,107 @@ KTEST(imagecache)
 	const char *bad_argv[] = { "qemu-img", "info", "/nonexistent/x", NULL };
 	CHECK(cmp_virt_run(bad_argv, NULL, err, sizeof(err)) > 0);
 	CHECK(strstr(err, "nonexistent") != NULL);
+}
+
+/* ---- downloads from a tiny Image API (GET /v2/images/<id>/file) ---- */
+
+static char *image_data;
+static size_t image_len;
+static int image_gets;
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_len, void **state)
+{
+	(void)cls; (void)method; (void)version; (void)upload; (void)upload_len; (void)state;
+	struct MHD_Response *resp;
+	int status = 200;
+	if (strcmp(url, "/v2/images/22222222-2222-3333-4444-555555555555/file") == 0 ||
+	    strcmp(url, "/v2/images/33333333-2222-3333-4444-555555555555/file") == 0) {
+		__atomic_add_fetch(&image_gets, 1, __ATOMIC_SEQ_CST);
+		sleep_ms(300);   /* parallel callers overlap */
+		resp = MHD_create_response_from_buffer(image_len, image_data, MHD_RESPMEM_PERSISTENT);
+	} else {
+		status = 404;
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	}
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static void *fetch_thread(void *arg)
+{
+	char *path = arg, err[256];
+	_cleanup_json_ json_t *image = json_pack("{s:s, s:s, s:I}", "id",
+	                                         "22222222-2222-3333-4444-555555555555",
+	                                         "disk_format", "qcow2", "size",
+	                                         (json_int_t)image_len);
+	if (cmp_imagecache_fetch(image, path, 4096, err, sizeof(err)) != 0)
+		snprintf(path, 4096, "error: %s", err);
+	return NULL;
+}
+
+KTEST(imagecache_download)
+{
+	if (!ready)
+		return;
+	image_data = kutil_read_file(image_path, &image_len);
+	CHECK(image_data != NULL);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0,
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	                                        MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+	                                        serve, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+	                                        MHD_OPTION_END);
+	CHECK(d != NULL);
+	if (!d) {
+		free(image_data);
+		return;
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", di ? di->port : 0);
+	kconf_set(kumo_conf, "endpoints", "image", url);
+
+	/* three boots of one image at once: one download, one base file */
+	static char paths[3][4096];
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		pthread_create(&th[i], NULL, fetch_thread, paths[i]);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK_INT(image_gets, 1);
+	CHECK(strstr(paths[0], "/_base/") != NULL);
+	CHECK_STR(paths[1], paths[0]);
+	CHECK_STR(paths[2], paths[0]);
+	CHECK_INT(vsize(paths[0]), vsize(image_path));
+
+	/* a short download (size mismatch) and a 404 leave nothing in _base */
+	char path[4096], err[256];
+	_cleanup_json_ json_t *wrong = json_pack("{s:s, s:s, s:I}", "id",
+	                                         "33333333-2222-3333-4444-555555555555",
+	                                         "disk_format", "qcow2", "size",
+	                                         (json_int_t)image_len + 1);
+	CHECK_INT(cmp_imagecache_fetch(wrong, path, sizeof(path), err, sizeof(err)), -1);
+	CHECK(strstr(err, "expected") != NULL);
+	CHECK(access(path, F_OK) != 0);
+	_cleanup_json_ json_t *missing = json_pack("{s:s, s:s}", "id",
+	                                           "44444444-2222-3333-4444-555555555555",
+	                                           "disk_format", "raw");
+	CHECK_INT(cmp_imagecache_fetch(missing, path, sizeof(path), err, sizeof(err)), -1);
+	CHECK(strstr(err, "404") != NULL);
+	CHECK(access(path, F_OK) != 0);
+	/* only base files in _base: no temporary leftovers */
+	int files = 0;
+	_cleanup_free_ char *ls = NULL;
+	const char *argv[] = { "ls", "-A", cmp_imagecache_base_dir(), NULL };
+	CHECK_INT(cmp_virt_run(argv, &ls, err, sizeof(err)), 0);
+	for (const char *p = ls; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		files++;
+	CHECK_INT(files, 2);   /* the imported image and the downloaded one */
+	MHD_stop_daemon(d);
+	free(image_data);
 }
 
 KTEST(spawn_boots)

@@ -470,12 +470,24 @@ static void l2_reconcile(unsigned changes)
 			json_object_set_new(plugged, tap, json_string(kjson_str(port, "id")));
 		set_status(port, up ? "ACTIVE" : "DOWN");
 	}
-	/* bridges no plugged port needs */
+	/* bridges no plugged port needs; a port bound to this host whose device
+	 * does not exist yet (the compute agent asked for the bridge and libvirt
+	 * is about to create the tap in it) keeps its network's bridge */
+	_cleanup_json_ json_t *awaited = json_object();
+	json_array_foreach(ports, i, v) {
+		const char *host = kjson_str(v, "binding_host_id");
+		const char *owner = kjson_str(v, "device_owner");
+		if (host && !strcmp(host, nag_host()) && owner && !strncmp(owner, "compute:", 8)) {
+			char br[16];
+			nag_bridge_name(br, kjson_str(v, "network_id"));
+			json_object_set_new(awaited, br, json_true());
+		}
+	}
 	_cleanup_json_ json_t *brs = nag_link_list("brq");
 	json_array_foreach(brs, i, v) {
 		const char *br = json_string_value(v);
 		if (nag_link_is_bridge(br) && !json_object_get(bridges, br) &&
-		    owned(br, net_by_prefix))
+		    !json_object_get(awaited, br) && owned(br, net_by_prefix))
 			delete_bridge(br, maps);
 	}
 	if (kconf_get_bool(kumo_conf, "network", "enable_security_group", true)) {
