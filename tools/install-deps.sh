@@ -23,6 +23,7 @@ PKGS=(
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
 	busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools e2fsprogs fdisk
 	kmod cpio openssl genisoimage openssh-client python3-novaclient
+	novnc chromium   # the console proxy's noVNC files; its headless browser test
 )
 
 missing=()

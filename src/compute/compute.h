@@ -374,5 +374,17 @@ int cmp_configdrive_build(const json_t *inst, const char *path, char *err, size_
  * Nova's 4xx (409 when the instance is not running). */
 extern kservice cmp_console_service;
 void cmp_console_get_vnc(kreq *r, const json_t *inst, json_t *args);
+/* console.c: its WebSocket frame parser (exposed for tests/fuzz/fuzz_websocket.c).
+ * Returns the frame's total length when buf[0..n) holds a whole client
+ * frame, 0 when more bytes are needed, or -code (RFC 6455 close code: 1002
+ * protocol error, 1009 payload above max_payload) when it is invalid. */
+typedef struct cmp_ws_frame {
+	bool fin, masked;
+	int opcode;               /* 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+	unsigned char mask[4];
+	size_t header_len;        /* the payload starts at buf + header_len */
+	size_t payload_len;
+} cmp_ws_frame;
+long cmp_ws_parse(const unsigned char *buf, size_t n, size_t max_payload, cmp_ws_frame *f);
 
 #endif

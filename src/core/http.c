@@ -35,6 +35,16 @@
  * log line, frees the pool and decrements the in-flight counter, which is
  * what khttp_stop() waits on after it has stopped accepting connections.
  *
+ * Upgrades (KROUTE_UPGRADE routes, kresp_upgrade()): the listener of a
+ * service with such a route is started with MHD_ALLOW_UPGRADE; the answer is
+ * MHD_create_response_for_upgrade(), and once MHD has sent the 101 it calls
+ * on_upgraded() with the raw socket, which we record in the server's list of
+ * upgraded connections (a kupgrade in the request's pool) and pass on.  MHD
+ * reports the request completed only after MHD_upgrade_action(CLOSE), so the
+ * pool and the in-flight count live as long as the upgraded connection;
+ * khttp_stop() shuts those sockets down so their owners let go, because
+ * MHD_stop_daemon() must not run while one is still open.
+ *
  * Routing is a linear scan of the service's table: patterns are split into
  * '/'-separated segments, "{name}" captures one non-empty segment.  When
  * several routes match, the one with more literal segments wins (then the one
@@ -76,11 +86,20 @@ struct khttp_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int active;                  /* requests between first call and completion */
+	kupgrade *upgraded;          /* open upgraded connections (under mu) */
+};
+
+struct kupgrade {
+	khttp_server *srv;
+	struct MHD_UpgradeResponseHandle *urh;
+	int fd;
+	kupgrade *prev, *next;
 };
 
 /* Per-request state, allocated in the request's own pool. */
 typedef struct kconn {
 	kreq r;                      /* first: handlers only see this */
+	khttp_server *srv;
 	char *buf;                   /* body being read */
 	size_t len, cap;
 	size_t discarded;            /* bytes dropped beyond max_body */
@@ -629,6 +648,63 @@ void kresp_json(kreq *r, int status, json_t *body)
 	r->resp_len = strlen(s);
 }
 
+void kresp_upgrade(kreq *r, kupgrade_fn fn, void *arg)
+{
+	if (already_answered(r, 101))
+		return;
+	if (!fn || !r->route || !(r->route->flags & KROUTE_UPGRADE)) {
+		klog_error(svc_name(r->svc), "%s: kresp_upgrade on a route without KROUTE_UPGRADE",
+		           r->request_id);
+		kresp_error(r, 500, "An unexpected error prevented the server from "
+		            "fulfilling your request.");
+		return;
+	}
+	r->status = 101;
+	r->resp_ctype = NULL;
+	r->resp_body = NULL;
+	r->resp_len = 0;
+	r->upgrade_fn = fn;
+	r->upgrade_arg = arg;
+}
+
+/* MHD has sent the 101: the socket is the route's now. */
+static void on_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls,
+                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                        struct MHD_UpgradeResponseHandle *urh)
+{
+	kconn *c = cls;
+	(void)mc;
+	(void)con_cls;
+	kupgrade *up = kpool_alloc(c->r.pool, sizeof(*up));
+	up->srv = c->srv;
+	up->urh = urh;
+	up->fd = sock;
+	pthread_mutex_lock(&up->srv->mu);
+	up->next = up->srv->upgraded;
+	if (up->next)
+		up->next->prev = up;
+	up->srv->upgraded = up;
+	pthread_mutex_unlock(&up->srv->mu);
+	c->r.upgrade_fn(up, sock, extra_in, extra_in_size, c->r.upgrade_arg);
+}
+
+void khttp_upgrade_close(kupgrade *up)
+{
+	if (!up)
+		return;
+	khttp_server *s = up->srv;
+	pthread_mutex_lock(&s->mu);
+	if (up->prev)
+		up->prev->next = up->next;
+	else
+		s->upgraded = up->next;
+	if (up->next)
+		up->next->prev = up->prev;
+	pthread_mutex_unlock(&s->mu);
+	/* after this the request completes and its pool (holding up) is freed */
+	MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
 void kresp_header(kreq *r, const char *name, const char *value)
 {
 	if (!name || !value)
@@ -713,6 +789,7 @@ static kconn *conn_new(khttp_server *s, struct MHD_Connection *mc, const char *u
 	kconn *c = kpool_alloc(pool, sizeof(*c));
 	char uuid[37];
 
+	c->srv = s;
 	c->r.pool = pool;
 	c->r.svc = s->svc;
 	c->r.conn = mc;
@@ -810,7 +887,9 @@ static enum MHD_Result queue(kconn *c)
 	if (r->svc && r->svc->decorate)
 		r->svc->decorate(r);
 	struct MHD_Response *resp;
-	if (r->resp_has_fd) {
+	if (r->upgrade_fn && r->status == 101) {
+		resp = MHD_create_response_for_upgrade(on_upgraded, c);
+	} else if (r->resp_has_fd) {
 		resp = MHD_create_response_from_fd_at_offset64(r->resp_len, r->resp_fd,
 		                                               r->resp_fd_offset);
 		if (resp)
@@ -1044,6 +1123,9 @@ static struct MHD_Daemon *start_daemon(khttp_server *s, unsigned poll_flag,
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
 	                 poll_flag | (v6 ? MHD_USE_IPv6 : 0);
+	for (size_t i = 0; s->svc->routes && i < s->svc->nroutes; i++)
+		if (s->svc->routes[i].flags & KROUTE_UPGRADE)
+			flags |= MHD_ALLOW_UPGRADE;
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, (void *)svc_name(s->svc) },
 		{ MHD_OPTION_SOCK_ADDR, 0, (void *)sa },
@@ -1118,6 +1200,12 @@ void khttp_stop(khttp_server *s)
 		return;
 	MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
 
+	/* upgraded connections: make their owners see the end and close them */
+	pthread_mutex_lock(&s->mu);
+	for (kupgrade *up = s->upgraded; up; up = up->next)
+		shutdown(up->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->mu);
+
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += KHTTP_STOP_WAIT_S;
@@ -1129,6 +1217,17 @@ void khttp_stop(khttp_server *s)
 	pthread_mutex_unlock(&s->mu);
 	if (left > 0)
 		klog_warn(svc_name(s->svc), "stopping with %d requests still in flight", left);
+	pthread_mutex_lock(&s->mu);
+	bool upgraded = s->upgraded != NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (upgraded) {
+		/* MHD_stop_daemon() would abort the process: leave the daemon be */
+		klog_error(svc_name(s->svc), "upgraded connections still open: "
+		           "the listener on port %d is left running", s->port);
+		if (lsock != MHD_INVALID_SOCKET)
+			close(lsock);
+		return;
+	}
 
 	MHD_stop_daemon(s->daemon);
 	if (lsock != MHD_INVALID_SOCKET)

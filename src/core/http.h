@@ -25,6 +25,16 @@
  * r->stream->end() says whether all of it came.  Large answers are sent from
  * a file descriptor with kresp_file() (sendfile, constant memory).
  *
+ * Protocol switches (WebSocket): the handler of a KROUTE_UPGRADE route may
+ * answer with kresp_upgrade() (status 101, plus the headers it adds itself:
+ * Upgrade, Sec-WebSocket-Accept...).  Once the 101 has gone out, the
+ * connection leaves HTTP: its upgrade callback gets the socket (and any bytes
+ * the client sent early), must not block (it runs on a server thread; hand
+ * the socket to a thread of your own), and the socket then belongs to the
+ * caller until it calls khttp_upgrade_close() exactly once.  The request's
+ * pool lives until then.  khttp_stop() shuts the sockets of upgraded
+ * connections down (reads return 0, writes fail) and waits for their close.
+ *
  * Threads: MHD's internal thread pool with epoll; a handler runs on one of
  * those threads and may block on the database.  khttp_stop() stops accepting,
  * lets in-flight requests finish, then returns.
@@ -45,7 +55,16 @@ enum kroute_flags {
 	KROUTE_PUBLIC = 1 << 0,   /* no X-Auth-Token required (version docs, POST /v3/auth/tokens) */
 	KROUTE_OPTIONAL_AUTH = 1 << 1, /* authenticate if a token is present, else ctx = NULL */
 	KROUTE_STREAM = 1 << 2,   /* handler runs before the body, which it streams (kstream_ops) */
+	KROUTE_UPGRADE = 1 << 3,  /* handler may switch protocols with kresp_upgrade() */
 };
+
+/* An upgraded connection (see kresp_upgrade). */
+typedef struct kupgrade kupgrade;
+/* Called once the 101 is sent: fd is the client socket (never close() it:
+ * khttp_upgrade_close(up) does), extra/extra_len bytes the client already
+ * sent after its request (valid during the call only), arg kresp_upgrade's. */
+typedef void (*kupgrade_fn)(kupgrade *up, int fd, const char *extra, size_t extra_len,
+                            void *arg);
 
 /*
  * A streamed body (KROUTE_STREAM routes).  The route handler is the "begin"
@@ -112,6 +131,9 @@ struct kreq {
 	bool resp_has_fd;
 	int resp_fd;
 	uint64_t resp_fd_offset;
+	/* kresp_upgrade(): called with the socket after the 101 */
+	kupgrade_fn upgrade_fn;
+	void *upgrade_arg;
 };
 
 /* Request accessors (case-insensitive header names). */
@@ -137,6 +159,13 @@ void kresp_header(kreq *r, const char *name, const char *value);  /* copied */
  * once sent (or right away when r was already answered).  The caller sets
  * Content-Length-related headers only through len (MHD adds Content-Length). */
 void kresp_file(kreq *r, int status, int fd, uint64_t offset, uint64_t len, const char *ctype);
+/* Answer 101 Switching Protocols (KROUTE_UPGRADE routes only, else 500) and
+ * hand the connection to fn(up, fd, ..., arg) once the 101 is sent.  arg
+ * should live in r->pool (freed after khttp_upgrade_close(), or with the
+ * request when the client went away before the 101: then fn never runs). */
+void kresp_upgrade(kreq *r, kupgrade_fn fn, void *arg);
+/* Give an upgraded connection's socket back (closes it); exactly once. */
+void khttp_upgrade_close(kupgrade *up);
 /* Service-shaped error: calls svc->error_body(r, status, message). */
 void kresp_error(kreq *r, int status, const char *fmt, ...) _printf_(3, 4);
 

@@ -289,7 +289,8 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	    strcmp(url, "/v2/images/33333333-2222-3333-4444-555555555555/file") == 0) {
 		__atomic_add_fetch(&image_gets, 1, __ATOMIC_SEQ_CST);
 		sleep_ms(300);   /* parallel callers overlap */
-		resp = MHD_create_response_from_buffer(image_len, image_data, MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(image_len, image_data,
+		                                       MHD_RESPMEM_PERSISTENT);
 	} else {
 		status = 404;
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -439,7 +439,7 @@ int cmp_imagecache_fetch(const json_t *image, char *path, size_t pathlen, char *
 	}
 	unlink(dl);
 	if (rc != 0)
-		klog_error(LOG, "image %s: %s", id, err);
+		klog_error(LOG, "%s", err);
 	return rc;
 }
 

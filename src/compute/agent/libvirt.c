@@ -334,9 +334,11 @@ static char *domain_xml(const cmp_spawn *s)
 	fputs("/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n", f);
 	if (s->config_drive_path && *s->config_drive_path) {
 		fprintf(f, "    <disk type='file' device='cdrom'>\n"
-		           "      <driver name='qemu' type='raw' cache='%s'/>\n      <source", cache);
+		           "      <driver name='qemu' type='raw' cache='%s'/>\n"
+		           "      <source", cache);
 		xml_attr(f, "file", s->config_drive_path);
-		fputs("/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n    </disk>\n", f);
+		fputs("/>\n      <target dev='hda' bus='ide'/>\n      <readonly/>\n"
+		      "    </disk>\n", f);
 	}
 
 	size_t i;
@@ -648,7 +650,8 @@ static int lv_destroy(const char *uuid, bool keep_disks)
 		}
 		unsigned flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
 		                 VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
-		                 VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM;
+		                 VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+		                 VIR_DOMAIN_UNDEFINE_NVRAM;
 		if (virDomainUndefineFlags(d, flags) != 0 && !dom_missing()) {
 			klog_error(LOG, "undefine instance-%s: %s", uuid, lverr());
 			return -1;
@@ -943,7 +946,8 @@ static int lv_finish_migration(const cmp_spawn *s, char *err, size_t errlen)
 	if (root_gb > 0 && (json_int_t)root_gb * GIB > vsize) {
 		char size[32];
 		snprintf(size, sizeof(size), "%ldG", root_gb);
-		const char *argv[] = { "qemu-img", "resize", "-q", "-f", "qcow2", disk, size, NULL };
+		const char *argv[] = { "qemu-img", "resize", "-q", "-f", "qcow2", disk, size,
+		                       NULL };
 		if (cmp_virt_run(argv, NULL, err, errlen) != 0)
 			return -1;
 	}

@@ -366,6 +366,15 @@ static void sync_one(const json_t *row)
 
 static void sync_power_states(void)
 {
+	/* a hypervisor that does not answer says nothing about the domains:
+	 * don't take "no domain" for "shut off" */
+	if (ag.drv->list_instances) {
+		_cleanup_json_ json_t *probe = ag.drv->list_instances();
+		if (!probe) {
+			klog_warn(LOGC, "power sync skipped: the hypervisor does not answer");
+			return;
+		}
+	}
 	for (size_t i = 0; i < ag.nhosts; i++) {
 		_cleanup_json_ json_t *rows = kdb_query_json(cmp_db, "SELECT id, vm_state, "
 		                                             "power_state FROM cmp_instance WHERE "
@@ -1235,6 +1244,12 @@ static void adopt_one(const char *host, const char *id, const json_t *domains)
 static void adopt(void)
 {
 	_cleanup_json_ json_t *domains = ag.drv->list_instances ? ag.drv->list_instances() : NULL;
+	if (!domains && ag.drv->list_instances) {
+		/* libvirt down: adopting now would take every instance for lost */
+		klog_warn(LOGC, "adopt: the hypervisor does not answer; instances are settled by "
+		          "the power sync once it does");
+		return;
+	}
 	if (!domains)
 		domains = json_object();
 	_cleanup_json_ json_t *live = json_object();
