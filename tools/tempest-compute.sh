@@ -104,6 +104,12 @@ agent = true
 virt_driver = libvirt
 shutdown_timeout = 10
 
+[metadata]
+port = $(free_port)
+
+[console]
+port = $(free_port)
+
 [keystone_authtoken]
 username = admin
 password = $ADMIN_PW

@@ -78,6 +78,19 @@ port = $IPORT
 port = $(free_port)
 agents = false
 EOF
+# the services this run does not test: on free ports, no compute agent
+cat >> "$CONF" <<EOF
+
+[compute]
+port = $(free_port)
+agent = false
+
+[metadata]
+port = $(free_port)
+
+[console]
+port = $(free_port)
+EOF
 kumo() { "$BIN" --config "$CONF" "$@"; }
 URL="http://127.0.0.1:$PORT/v3"
 IURL="http://127.0.0.1:$IPORT"

@@ -92,6 +92,19 @@ agents = ${KUMO_NETWORK_AGENTS:-false}
 network_vlan_ranges = physnet1:100:199
 vni_ranges = 1:1000
 EOF
+# the services this run does not test: on free ports, no compute agent
+cat >> "$CONF" <<EOF
+
+[compute]
+port = $(free_port)
+agent = false
+
+[metadata]
+port = $(free_port)
+
+[console]
+port = $(free_port)
+EOF
 kumo() { "$BIN" --config "$CONF" "$@"; }
 URL="http://127.0.0.1:$PORT/v3"
 NURL="http://127.0.0.1:$NPORT"

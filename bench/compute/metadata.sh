@@ -10,12 +10,16 @@
 #   os-json     /openstack/latest/meta_data.json  (+ metadata, keypair, random seed)
 #   forged      a wrong signature                 (the 403 path)
 # Each request is authenticated and does its instance and port lookups: no
-# answer is cached.  Direct to port 8775's stand-in (a free port) on loopback.
+# answer is cached.  Direct to the service on a free loopback port; then, with
+# PROXY=1 (the default when root), the same through the network service's
+# metadata proxy from a "guest" namespace (bench/compute/metadata_proxy.py:
+# a `kumo all` with the network agents, a qdhcp namespace, a veth): the
+# issue's figure.
 #
 # Output: bench/results/metadata-<UTC time>.txt (wrk output) and .md (the table,
 # also printed).  Environment: KUMO_BIN [build/kumo, built when missing],
 # DURATION [10s], CONNS [32], THREADS [2], WORKERS [8] (the service's threads),
-# BENCH_KEEP (keep the state directory).
+# PROXY [1 as root, else 0], BENCH_KEEP (keep the state directory).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/../../tools/kumo-lib.sh"
@@ -116,6 +120,23 @@ run ec2-leaf /latest/meta-data/hostname "$SIG" 200
 run ec2-list /2009-04-04/meta-data/ "$SIG" 200
 run os-json /openstack/latest/meta_data.json "$SIG" 200
 run forged /latest/meta-data/hostname "$(printf "%064d" 0)" 403
+stop_pid "$KPID" 20 || true
+KPID=
+
+if [ "${PROXY:-$([ "$(id -u)" = 0 ] && echo 1 || echo 0)}" = 1 ]; then
+	say "through the metadata proxy (a kumo all with the network agents)..."
+	while read -r tag name rps _ _ lat rest; do
+		[ "$tag" = RESULT ] || continue
+		case "$name" in
+		proxy-ec2-leaf) path=/latest/meta-data/hostname ;;
+		*) path=/openstack/latest/meta_data.json ;;
+		esac
+		rows+=("| $name | \`$path\` (via 169.254.169.254) | 200 | $rps | $lat |")
+		say "RESULT $name $rps req/s p50 $lat $rest" | tee -a "$OUT"
+		[ -z "$rest" ] || die "$name: $rest"
+	done < <(KUMO_BIN="$KUMO_BIN" DURATION="$DURATION" CONNS="$CONNS" THREADS="$THREADS" \
+		BENCH_OUT="$OUT" "$PY" "$HERE/metadata_proxy.py")
+fi
 
 {
 	rev=$(git rev-parse --short HEAD 2>/dev/null || echo ?)

@@ -161,6 +161,19 @@ connection = sqlite:///$STATE/image.db
 port = $IPORT
 store_dir = $STATE/images
 EOF
+# the services this run does not test: on free ports, no compute agent
+cat >> "$CONF" <<EOF
+
+[compute]
+port = $(free_port)
+agent = false
+
+[metadata]
+port = $(free_port)
+
+[console]
+port = $(free_port)
+EOF
 "$BIN" --config "$CONF" manage db-sync >> "$KLOG" 2>&1
 "$BIN" --config "$CONF" manage fernet-setup >> "$KLOG" 2>&1
 "$BIN" --config "$CONF" manage bootstrap --bootstrap-password "$ADMIN_PW" \

@@ -7,10 +7,11 @@
  *
  * The ISO's folder is made if missing (<instances_path>/<uuid>: the agent
  * builds the drive before the driver's spawn).  The files go into a private
- * temporary directory (mkdtemp, 0700) next to the target, genisoimage turns it into the ISO (Joliet + Rock Ridge, the
- * same options as Nova), the ISO is written under a temporary name and
- * renamed into place, and the directory is removed whatever happened.  The
- * tool runs through cmp_virt_run (posix_spawn, clean environment, no shell).
+ * temporary directory (mkdtemp, 0700) next to the target, genisoimage turns
+ * it into the ISO (Joliet + Rock Ridge, the same options as Nova) under a
+ * temporary name that is then renamed into place, and the directory is
+ * removed whatever happened.  The tool runs through cmp_virt_run
+ * (posix_spawn, clean environment, no shell).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -532,6 +532,7 @@ static bool flush(int fd, wsbuf *q)
 static void bridge_loop(bridge *b)
 {
 	int64_t close_deadline = 0;
+	client_frames(b);            /* what came with the handshake */
 	while (!b->done) {
 		bool read_client = !b->closing && b->vout.len < WS_HIGH_WATER;
 		bool read_vnc = !b->closing && b->cout.len < WS_HIGH_WATER;

@@ -274,8 +274,8 @@ static json_t *ec2_tree(const json_t *inst, const json_t *ports, int ver, const 
 	const char *floating = first_ip(ports, "floating", 0);
 	json_t *md = json_object();
 	json_object_set_new(md, "ami-id", ec2_id("ami", kjson_str(inst, "image_ref")));
-	json_object_set_new(md, "ami-launch-index",
-	                    json_integer(json_integer_value(json_object_get(inst, "launch_index"))));
+	json_int_t launch_index = json_integer_value(json_object_get(inst, "launch_index"));
+	json_object_set_new(md, "ami-launch-index", json_integer(launch_index));
 	json_object_set_new(md, "ami-manifest-path", json_string("FIXME"));
 	json_object_set_new(md, "instance-id", ec2_id("i", kjson_str(inst, "id")));
 	json_object_set_new(md, "hostname", json_string(host ? host : ""));
@@ -496,13 +496,14 @@ static json_t *network_data(const json_t *ports)
 			} else {
 				json_object_set_new(n, "type", json_sprintf("ipv%d", ver));
 				json_object_set_new(n, "ip_address", json_string(addr));
-				json_object_set_new(n, "netmask", netmask_of(kjson_str(sn, "cidr"), ver));
+				json_object_set_new(n, "netmask",
+				                    netmask_of(kjson_str(sn, "cidr"), ver));
 				json_t *routes = json_array();
 				const char *gw = kjson_str(sn, "gateway_ip");
 				if (gw && *gw)
 					json_array_append_new(routes, json_pack("{s:s,s:s,s:s}",
-					        "network", ver == 6 ? "::" : "0.0.0.0",
-					        "netmask", ver == 6 ? "::" : "0.0.0.0", "gateway", gw));
+					        "network", ver == 6 ? "::" : "0.0.0.0", "netmask",
+					        ver == 6 ? "::" : "0.0.0.0", "gateway", gw));
 				size_t k;
 				json_t *hr;
 				json_array_foreach(json_object_get(sn, "host_routes"), k, hr) {
@@ -561,7 +562,8 @@ static json_t *meta_data_json(const json_t *inst, int ver)
 	if (key_name && *key_name) {
 		const char *key_data = str_or(inst, "key_data", "");
 		json_object_set_new(md, "public_keys", json_pack("{s:s}", key_name, key_data));
-		_cleanup_json_ json_t *kp = !cmp_db ? NULL : cmp_keypair_get(str_or(inst, "user_id", ""), key_name);
+		const char *user = str_or(inst, "user_id", "");
+		_cleanup_json_ json_t *kp = cmp_db ? cmp_keypair_get(user, key_name) : NULL;
 		json_object_set_new(md, "keys", json_pack("[{s:s,s:s,s:s}]", "name", key_name,
 		                    "type", kp ? str_or(kp, "type", "ssh") : "ssh",
 		                    "data", kp ? str_or(kp, "public_key", key_data) : key_data));
@@ -569,8 +571,8 @@ static json_t *meta_data_json(const json_t *inst, int ver)
 	_cleanup_free_ char *host = hostname_of(inst);
 	json_object_set_new(md, "hostname", json_string(host ? host : ""));
 	json_object_set_new(md, "name", json_string(str_or(inst, "name", "")));
-	json_object_set_new(md, "launch_index",
-	                    json_integer(json_integer_value(json_object_get(inst, "launch_index"))));
+	json_int_t launch_index = json_integer_value(json_object_get(inst, "launch_index"));
+	json_object_set_new(md, "launch_index", json_integer(launch_index));
 	json_object_set_new(md, "availability_zone", json_string(az_of(inst)));
 	if (ver >= OS_GRIZZLY) {
 		unsigned char seed[512];
@@ -644,7 +646,8 @@ static void md_error_body(kreq *r, int status, const char *message)
 static void answer_text(kreq *r, const char *ctype, char *text, size_t len)
 {
 	if (!text) {
-		kresp_error(r, 500, "An unknown error has occurred. Please try your request again.");
+		kresp_error(r, 500, "An unknown error has occurred. "
+		            "Please try your request again.");
 		return;
 	}
 	/* kresp_raw() copies up to the first NUL: user data may be binary, so
@@ -708,7 +711,8 @@ static json_t *authorize(kreq *r, json_t **ports)
 		inst = kdb_query_row(cmp_db, NULL,
 		        "SELECT id, project_id, user_id, name, hostname, image_ref, flavor_id, "
 		        "flavor, availability_zone, key_name, key_data, user_data, reservation_id, "
-		        "launch_index, security_groups FROM cmp_instance WHERE id = ? AND deleted = 0",
+		        "launch_index, security_groups FROM cmp_instance "
+		        "WHERE id = ? AND deleted = 0",
 		        "s", id);
 	const char *why = NULL;
 	if (!inst)
@@ -756,8 +760,8 @@ static void serve_ec2(kreq *r, const json_t *inst, const json_t *ports, const ch
 	}
 	const json_t *node = tree;
 	for (int i = 1; i < ntok; i++) {
-		node = json_is_object(node) && strcmp(tok[i], "_name") ? json_object_get(node, tok[i])
-		                                                        : NULL;
+		bool ok = json_is_object(node) && strcmp(tok[i], "_name") != 0;
+		node = ok ? json_object_get(node, tok[i]) : NULL;
 		if (!node) {
 			kresp_error(r, 404, "The resource could not be found.");
 			return;

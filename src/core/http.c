@@ -575,7 +575,13 @@ void kresp_raw(kreq *r, int status, const char *ctype, const char *body, size_t 
 		return;
 	r->status = status;
 	r->resp_ctype = ctype ? kpool_strdup(r->pool, ctype) : NULL;
-	r->resp_body = body ? kpool_strndup(r->pool, body, len) : NULL;
+	/* bodies may be binary: copy len bytes (plus a NUL for text users) */
+	r->resp_body = NULL;
+	if (body) {
+		r->resp_body = kpool_alloc(r->pool, len + 1);
+		memcpy(r->resp_body, body, len);
+		r->resp_body[len] = '\0';
+	}
 	r->resp_len = body ? len : 0;
 }
 

@@ -138,6 +138,10 @@ class Kumo:
         # compute API, scheduler and conductor without an agent (no VMs);
         # compute_env.py starts a kumo of its own with the agent and libvirt.
         self.compute_conf = {"agent": "false"}
+        # the metadata API and the console proxy (services of their own, no catalog entry)
+        self.metadata_port = free_port()
+        self.console_port = free_port()
+        self.metadata_secret = "mdsecret-" + uuid.uuid4().hex[:12]
         self.network_agents = False
         self.proc = None
 
@@ -170,11 +174,20 @@ class Kumo:
             "network_vlan_ranges = physnet1:100:199,physnet2\n"
             "vni_ranges = 1:1000\n"
             + "".join(f"{k} = {v}\n" for k, v in getattr(self, "network_conf", {}).items())
-            + "\n[compute]\n"
+            + f"metadata_proxy_shared_secret = {self.metadata_secret}\n"
+            "nova_metadata_host = 127.0.0.1\n"
+            f"nova_metadata_port = {self.metadata_port}\n"
+            "\n[compute]\n"
             f"connection = {self.compute_db_url()}\n"
             f"port = {self.compute_port}\n"
             "workers = 8\n"
+            f"metadata_proxy_shared_secret = {self.metadata_secret}\n"
+            f"novncproxy_base_url = http://127.0.0.1:{self.console_port}/vnc_auto.html\n"
             + "".join(f"{k} = {v}\n" for k, v in self.compute_conf.items())
+            + "\n[metadata]\n"
+            f"port = {self.metadata_port}\n"
+            "\n[console]\n"
+            f"port = {self.console_port}\n"
             + "\n[keystone_authtoken]\n"
             # the service user of compute's calls to image and network
             "username = admin\n"

@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_seed_story_with_the_clis(compute_env, tmp_path):
     assert "Linux version" in log
 
     # snapshot, then a server from the snapshot
-    snap = f"snap-{env.id}"
+    snap = f"seed-snap-{uuid.uuid4().hex[:8]}"
     env.cli("server", "image", "create", "--name", snap, "--wait", server["id"], timeout=300)
     img = json.loads(env.cli("image", "show", "-f", "json", snap).stdout)
     env.images.append(img["id"])
@@ -174,7 +175,8 @@ def test_no_valid_host(compute_env):
 
 def test_quota_exhaustion_is_refused_before_anything_is_built(compute_env):
     env = compute_env
-    r = env.nova.put(f"os-quota-sets/{env.project_id}", json={"quota_set": {"instances": 0}})
+    r = env.nova.put(f"os-quota-sets/{env.project_id}", json={"quota_set": {"instances": 0,
+                                                                            "force": True}})
     assert r.status_code == 200, r.text
     try:
         before = _server_ids(env)

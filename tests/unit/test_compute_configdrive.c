@@ -127,10 +127,9 @@ KTEST(metadata_files)
 	                      "_name") == NULL);
 	_cleanup_json_ json_t *nd = json_loads(json_string_value(json_object_get(files,
 	                                       "openstack/latest/network_data.json")), 0, NULL);
-	CHECK_STR(kjson_str(json_array_get(json_object_get(nd, "links"), 0), "ethernet_mac_address"),
-	          "fa:16:3e:01:02:03");
-	CHECK_STR(kjson_str(json_array_get(json_object_get(nd, "links"), 0), "id"),
-	          "tapp-012345678");
+	json_t *link = json_array_get(json_object_get(nd, "links"), 0);
+	CHECK_STR(kjson_str(link, "ethernet_mac_address"), "fa:16:3e:01:02:03");
+	CHECK_STR(kjson_str(link, "id"), "tapp-012345678");
 }
 
 KTEST(configdrive_iso)
@@ -171,7 +170,8 @@ KTEST(configdrive_iso)
 	CHECK(list && strstr(list, "/openstack/latest/network_data.json"));
 
 	/* nothing left behind: only the ISO in the folder (no temp dir, no .tmp) */
-	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -v -e '^compute.db' -e '^disk.config$'", tmpdir);
+	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -v -e '^compute.db' -e '^disk.config$'",
+	         tmpdir);
 	_cleanup_free_ char *rest = run(cmd);
 	CHECK_STR(rest ? rest : "", "");
 }

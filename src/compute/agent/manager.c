@@ -40,6 +40,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -456,6 +457,40 @@ static void *periodic_main(void *arg)
 
 enum { BUILD_OK, BUILD_GONE, BUILD_FAILED };
 
+/* The config drive of an instance: built (ISO 9660 "config-2", the same
+ * tree as the metadata API) into <instances_path>/<uuid>/disk.config when the
+ * instance asked for one or [compute] force_config_drive is set, or reused
+ * as it is when `build` is false (resize, revert).  path gets "" when there
+ * is none.  0, or -1 with err set. */
+static int config_drive(const json_t *inst, bool build, char *path, size_t n, char *err,
+                        size_t errlen)
+{
+	const char *id = kjson_str(inst, "id");
+	const char *cd = kjson_str(inst, "config_drive");
+	bool forced = kconf_get_bool(kumo_conf, "compute", "force_config_drive", false);
+	path[0] = '\0';
+	const char *ip = cmp_conf_str("instances_path", "");
+	char p[PATH_MAX];
+	if (ip && *ip)
+		snprintf(p, sizeof(p), "%s/%s/disk.config", ip, id);
+	else
+		snprintf(p, sizeof(p), "%s/instances/%s/disk.config", kumo_state_dir(), id);
+	if (!build) {
+		if (access(p, F_OK) == 0)
+			snprintf(path, n, "%s", p);
+		return 0;
+	}
+	if (!(cd && !strcasecmp(cd, "True")) && !forced)
+		return 0;
+	if (forced && !(cd && !strcasecmp(cd, "True")))
+		kdb_run(cmp_db, NULL, "UPDATE cmp_instance SET config_drive = 'True' WHERE id = ?",
+		        "s", id);
+	if (cmp_configdrive_build(inst, p, err, errlen) != 0)
+		return -1;
+	snprintf(path, n, "%s", p);
+	return 0;
+}
+
 static int build_steps(json_t *inst, json_t *args, char *err, size_t errlen, bool *reschedule)
 {
 	const char *id = kjson_str(inst, "id");
@@ -487,7 +522,11 @@ static int build_steps(json_t *inst, json_t *args, char *err, size_t errlen, boo
 		snprintf(err, errlen, "the %s driver cannot spawn", ag.drv->name);
 		return BUILD_FAILED;
 	}
-	cmp_spawn s = { .inst = fresh, .vifs = vifs, .admin_pass = kjson_str(args, "admin_pass") };
+	char cd[PATH_MAX];
+	if (config_drive(fresh, true, cd, sizeof(cd), err, errlen) != 0)
+		return BUILD_FAILED;
+	cmp_spawn s = { .inst = fresh, .vifs = vifs, .admin_pass = kjson_str(args, "admin_pass"),
+	                .config_drive_path = *cd ? cd : NULL };
 	if (ag.drv->spawn(&s, err, errlen) != 0) {
 		if (!*err)
 			snprintf(err, errlen, "the domain could not be started");
@@ -763,9 +802,12 @@ static void job_rebuild(const char *host, json_t *inst, json_t *args)
 	}
 	_cleanup_json_ json_t *fresh = cmp_instance_load(id, false);
 	_cleanup_json_ json_t *vifs = fresh ? cmp_vif_list(id, err, sizeof(err)) : NULL;
-	if (fresh && vifs && ag.drv->spawn) {
+	char cd[PATH_MAX] = "";
+	if (fresh && vifs && ag.drv->spawn &&
+	    config_drive(fresh, true, cd, sizeof(cd), err, sizeof(err)) == 0) {
 		cmp_spawn s = { .inst = fresh, .vifs = vifs,
-		                .admin_pass = kjson_str(args, "admin_pass") };
+		                .admin_pass = kjson_str(args, "admin_pass"),
+		                .config_drive_path = *cd ? cd : NULL };
 		if (ag.drv->spawn(&s, err, sizeof(err)) == 0) {
 			cmp_vif_plugged();
 			_cleanup_json_ json_t *extra = json_pack("{s:I}", "launched_at",
@@ -798,7 +840,10 @@ static bool resize_rollback(const char *id, const json_t *inst, const json_t *ol
 		apply_flavor(copy, old_flavor);
 	char err[512] = "";
 	_cleanup_json_ json_t *vifs = cmp_vif_list(id, err, sizeof(err));
-	cmp_spawn s = { .inst = copy, .vifs = vifs ? vifs : json_array() };
+	char cd[PATH_MAX];
+	config_drive(copy, false, cd, sizeof(cd), err, sizeof(err));
+	cmp_spawn s = { .inst = copy, .vifs = vifs ? vifs : json_array(),
+	                .config_drive_path = *cd ? cd : NULL };
 	bool ok = ag.drv->finish_revert_migration &&
 	          ag.drv->finish_revert_migration(&s, err, sizeof(err)) == 0;
 	if (!vifs)
@@ -834,7 +879,9 @@ static void job_resize(const char *host, json_t *inst, json_t *args)
 	_cleanup_json_ json_t *target = json_deep_copy(inst);
 	apply_flavor(target, flavor);
 	_cleanup_json_ json_t *vifs = cmp_vif_list(id, err, sizeof(err));
-	cmp_spawn s = { .inst = target, .vifs = vifs };
+	char cd[PATH_MAX];
+	config_drive(target, false, cd, sizeof(cd), err, sizeof(err));
+	cmp_spawn s = { .inst = target, .vifs = vifs, .config_drive_path = *cd ? cd : NULL };
 	bool ok = vifs && ag.drv->migrate_disk_and_power_off &&
 	          ag.drv->migrate_disk_and_power_off(&s, err, sizeof(err)) == 0;
 	if (ok) {
