@@ -168,12 +168,20 @@ api() { # method url [body]
 		${3:+-d "$3"} "$2"
 }
 
-# ---- the guest image
-IMAGE_ID=$(api POST "$GURL/v2/images" '{"name":"kumo-cirros","disk_format":"qcow2","container_format":"bare","visibility":"public"}' | jq -r .id)
-[ -n "$IMAGE_ID" ] && [ "$IMAGE_ID" != null ] || { say "tempest-compute: cannot create the image"; exit 2; }
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOKEN" \
-	-H 'Content-Type: application/octet-stream' --data-binary "@$IMAGE" "$GURL/v2/images/$IMAGE_ID/file")
-[ "$code" = 204 ] || { say "tempest-compute: image upload failed ($code)"; exit 2; }
+# ---- the guest image, twice: image_ref and a distinct image_ref_alt (rebuild,
+# the list-by-image filters)
+upload_image() { # name -> id
+	local id code
+	id=$(api POST "$GURL/v2/images" "{\"name\":\"$1\",\"disk_format\":\"qcow2\",\"container_format\":\"bare\",\"visibility\":\"public\"}" | jq -r .id)
+	[ -n "$id" ] && [ "$id" != null ] || return 1
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $TOKEN" \
+		-H 'Content-Type: application/octet-stream' --data-binary "@$IMAGE" \
+		"$GURL/v2/images/$id/file")
+	[ "$code" = 204 ] || return 1
+	echo "$id"
+}
+IMAGE_ID=$(upload_image kumo-cirros) || { say "tempest-compute: cannot upload the image"; exit 2; }
+IMAGE_ALT_ID=$(upload_image kumo-cirros-alt) || { say "tempest-compute: cannot upload the image"; exit 2; }
 
 # ---- the external network "public" (router gateways of the isolated networks)
 PUBLIC_ID=$(api POST "$NURL/v2.0/networks" '{"network":{"name":"public","router:external":true,"provider:network_type":"flat","provider:physical_network":"public"}}' | jq -r .network.id)
@@ -201,7 +209,7 @@ pause = true
 suspend = true
 EOF
 export TEMPEST_ADMIN_PASSWORD="$ADMIN_PW" TEMPEST_AUTH_URL="$URL" TEMPEST_REGION=RegionOne
-export TEMPEST_IMAGE_REF="$IMAGE_ID" TEMPEST_FLAVOR_REF=1 TEMPEST_FLAVOR_REF_ALT=2
+export TEMPEST_IMAGE_REF="$IMAGE_ID" TEMPEST_IMAGE_REF_ALT="$IMAGE_ALT_ID" TEMPEST_FLAVOR_REF=1 TEMPEST_FLAVOR_REF_ALT=2
 export TEMPEST_PUBLIC_NETWORK_ID="$PUBLIC_ID" TEMPEST_PUBLIC_NETWORK_NAME=public
 export TEMPEST_NETWORK_EXTENSIONS="$EXTS" TEMPEST_COMPUTE_MAX_MICROVERSION="$MAXV"
 export TEMPEST_SWIFT=false TEMPEST_CONF_OVERRIDES="$OVR"

@@ -22,6 +22,7 @@
  * so the API, the conductor and the agent never overwrite each other's
  * transitions: the loser of a race sees 0 rows and reacts (409 in the API).
  */
+#include <arpa/inet.h>
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -636,7 +637,14 @@ json_t *cmp_server_view(kreq *r, const json_t *inst_in, bool detail)
 	                    building ? json_object()
 	                             : cmp_server_addresses(json_object_get(inst, "_ports"), true));
 	json_object_set_new(v, "accessIPv4", json_string(str_or(inst, "access_ip_v4", "")));
-	json_object_set_new(v, "accessIPv6", json_string(str_or(inst, "access_ip_v6", "")));
+	/* Nova keeps it as an IP address object: shown canonical (RFC 5952) */
+	const char *v6 = str_or(inst, "access_ip_v6", "");
+	struct in6_addr a6;
+	char v6buf[INET6_ADDRSTRLEN];
+	if (*v6 && inet_pton(AF_INET6, v6, &a6) == 1 &&
+	    inet_ntop(AF_INET6, &a6, v6buf, sizeof(v6buf)))
+		v6 = v6buf;
+	json_object_set_new(v, "accessIPv6", json_string(v6));
 	json_object_set_new(v, "OS-DCF:diskConfig", json_string("MANUAL"));
 
 	if (strcmp(status, "ERROR") == 0 || strcmp(status, "DELETED") == 0) {

@@ -12,6 +12,7 @@
  *                lookup and the server view, status mapping, state updates,
  *                faults, instance actions and events, quotas
  *   flavors.c keypairs.c servers.c actions.c misc.c     the API
+ *   images.c     Nova's image proxy (/v2.1/images, relayed to the image service)
  *   scheduler.c  filters + weighers + an atomic claim (topic "scheduler")
  *   conductor.c  build orchestration and retries (topic "conductor")
  *   agent/       the compute agent (topic "compute.<host>"): manager.c (bus
@@ -171,6 +172,7 @@ extern const kroute cmp_keypair_routes[];  extern const size_t cmp_keypair_nrout
 extern const kroute cmp_server_routes[];   extern const size_t cmp_server_nroutes;   /* servers.c */
 extern const kroute cmp_action_routes[];   extern const size_t cmp_action_nroutes;   /* actions.c */
 extern const kroute cmp_misc_routes[];     extern const size_t cmp_misc_nroutes;     /* misc.c */
+extern const kroute cmp_image_routes[];    extern const size_t cmp_image_nroutes;    /* images.c */
 
 /* ---- common.c: policy ---- */
 int cmp_policy_init(void);

@@ -82,7 +82,7 @@
 #define WS_HIGH_WATER (1024 * 1024)       /* queued bytes before reading pauses */
 #define WS_CHUNK 65535                    /* VNC bytes per server frame */
 #define WS_CLOSE_WAIT_MS 5000             /* flushing the close frame */
-#define WS_GUID "258EAFA5-E914-47A5-95CA-C5AB0DC85B11"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 static kdb *own_db;                        /* `kumo console` alone: its own handle */
 static atomic_int nbridges;
@@ -157,7 +157,7 @@ static int agent_vnc(const char *host, const char *instance_id, int timeout_ms,
 	_cleanup_json_ json_t *args = json_pack("{s:s}", "instance_id", instance_id);
 	json_t *reply = NULL;
 	int rc = kbus_call(kumo_bus, target, "get_vnc_console", args, &reply, timeout_ms);
-	_cleanup_json_ json_t *own = reply;
+	_cleanup_json_ _unused_ json_t *own = reply;
 	if (rc != 0)
 		return -1;
 	const char *h = kjson_str(reply, "host");

@@ -173,6 +173,8 @@ static bool cmp_prepare(kreq *r)
 
 static void cmp_decorate(kreq *r)
 {
+	/* Nova answers with both request id headers; Tempest reads this one */
+	kresp_header(r, "X-Compute-Request-Id", r->request_id);
 	if (r->version <= 0)
 		return;
 	const char *v = version_text(r->pool, r->version);
@@ -297,6 +299,7 @@ __attribute__((constructor)) static void join_routes(void)
 		{ cmp_server_routes, cmp_server_nroutes },
 		{ cmp_action_routes, cmp_action_nroutes },
 		{ cmp_misc_routes, cmp_misc_nroutes },
+		{ cmp_image_routes, cmp_image_nroutes },
 	};
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 		for (size_t i = 0; i < tables[t].n && n < CMP_MAX_ROUTES; i++)

@@ -19,6 +19,7 @@ directory, so its instances path, cloud tag, bridges and namespaces are its
 own); the finalizer removes them even when tests fail.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -314,6 +315,74 @@ def compute_env():
         env.image_id = env.upload_image()
         env.network_id, env.subnet_id = env.make_network(100 + int(env.id[:2], 16) % 100)
         # the compute service of this host reports in
+        wait_for(lambda: any(s["binary"] == "nova-compute" and s["state"] == "up"
+                             for s in env.nova.get("os-services").json().get("services", [])),
+                 timeout=60, what="nova-compute up")
+        yield env
+    finally:
+        errors = env.teardown() if env else []
+        if k:
+            k.stop()
+        if env:
+            _cleanup_host(env)
+        if scratch:
+            scratch.__exit__(None, None, None)
+        if errors:
+            print("compute cleanup problems:", *errors, sep="\n  ")
+        if not os.environ.get("KUMO_TEST_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kumo compute test dir kept: {tmp}")
+
+
+# ---- helpers for modules that need a compute cloud of their own (added by H-reach for
+# test_compute_reach.py; nothing above changed) ----
+
+def compute_unavailable():
+    """Why no compute cloud can run on this machine; None when one can."""
+    if os.geteuid() != 0:
+        return "needs root"
+    binary = _kumo_bin()
+    if not binary.exists():
+        return f"kumo binary not found at {binary} (set KUMO_BIN)"
+    return libvirt_ok() or ensure_image()
+
+
+def require_compute():
+    """Skip (or fail, with KUMO_REQUIRE_COMPUTE=1) when no compute cloud can run here."""
+    why = compute_unavailable()
+    if why:
+        if os.environ.get("KUMO_REQUIRE_COMPUTE") == "1":
+            pytest.fail(f"compute environment unavailable: {why}")
+        pytest.skip(f"compute environment unavailable: {why}")
+
+
+@contextlib.contextmanager
+def own_compute_env(kumo_cls=ComputeKumo, **kumo_kw):
+    """A ComputeEnv on a kumo of its own, built and torn down exactly as the
+    compute_env fixture does (image uploaded, tenant network, nova-compute
+    up; at the end servers, networks and images through the API, then the
+    kumo stopped and its data plane removed).  kumo_cls is ComputeKumo or a
+    subclass, called as kumo_cls(binary, tmpdir, port, db_url, **kumo_kw).
+    For module-scoped fixtures that need another configuration (e.g.
+    [network] physical_interface_mappings); call require_compute() first."""
+    tmp = Path(tempfile.mkdtemp(prefix="kumo-cmp-"))
+    url = os.environ.get("KUMO_TEST_DB_URL")
+    scratch = ScratchMysql(url) if url and url.startswith("mysql") else None
+    env = None
+    k = None
+    try:
+        db_url = scratch.__enter__() if scratch else f"sqlite:///{tmp / 'identity.db'}"
+        k = kumo_cls(_kumo_bin(), tmp, free_port(), db_url, **kumo_kw)
+        k.command = "all"
+        k.write_config()
+        k.manage("db-sync")
+        k.manage("fernet-setup")
+        k.bootstrap()
+        k.start()
+        env = ComputeEnv(k)
+        env.image_id = env.upload_image()
+        env.network_id, env.subnet_id = env.make_network(100 + int(env.id[:2], 16) % 100)
         wait_for(lambda: any(s["binary"] == "nova-compute" and s["state"] == "up"
                              for s in env.nova.get("os-services").json().get("services", [])),
                  timeout=60, what="nova-compute up")

@@ -11,7 +11,7 @@ import os
 import socket
 import struct
 
-GUID = b"258EAFA5-E914-47A5-95CA-C5AB0DC85B11"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def accept_for(key):
