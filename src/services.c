@@ -22,6 +22,7 @@ const kservice *const kservice_all[] = {
 	&image_service,
 	&network_service,
 	&compute_service,
+	&cmp_console_service,
 	&cmp_metadata_service,
 	NULL,
 };

@@ -1080,6 +1080,14 @@ static void act_console_output(kreq *r, const char *id, json_t *arg)
 	kresp_json(r, 200, json_pack("{s:s}", "output", out));
 }
 
+/* os-getVNCConsole: the console proxy (console.c) mints the token */
+static void act_vnc_console(kreq *r, const char *id, json_t *arg)
+{
+	json_t *inst = cmp_instance_get(r, id);
+	if (inst)
+		cmp_console_get_vnc(r, inst, arg);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The dispatcher */
 
@@ -1104,6 +1112,7 @@ static const struct {
 	{ "revertResize", act_revert_resize },
 	{ "createImage", act_create_image },
 	{ "os-getConsoleOutput", act_console_output },
+	{ "os-getVNCConsole", act_vnc_console },
 };
 
 static void post_action(kreq *r)

@@ -437,7 +437,6 @@ typedef struct bridge {
 	wsbuf cin, vout, cout;      /* client bytes in; to VNC; to the client */
 	bool in_message;            /* a fragmented data message is open */
 	bool closing;               /* a close frame is queued: flush, then end */
-	bool done;
 	char instance[40];
 } bridge;
 
@@ -533,7 +532,7 @@ static void bridge_loop(bridge *b)
 {
 	int64_t close_deadline = 0;
 	client_frames(b);            /* what came with the handshake */
-	while (!b->done) {
+	for (;;) {
 		bool read_client = !b->closing && b->vout.len < WS_HIGH_WATER;
 		bool read_vnc = !b->closing && b->cout.len < WS_HIGH_WATER;
 		struct pollfd pf[2] = {

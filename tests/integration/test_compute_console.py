@@ -44,10 +44,13 @@ class ConsoleKumo(Kumo):
 
     def write_config(self):
         super().write_config()
-        with open(self.conf, "a") as f:
-            f.write(f"\n[console]\nport = {self.console_port}\nworkers = 4\n"
-                    # other services without a catalog entry: free ports too
-                    f"\n[metadata]\nport = {free_port()}\n")
+        text = self.conf.read_text()
+        # (conftest writes these itself now; older ones did not)
+        if "[console]" not in text:
+            text += f"\n[console]\nport = {self.console_port}\n"
+        if "[metadata]" not in text:
+            text += f"\n[metadata]\nport = {free_port()}\n"
+        self.conf.write_text(text)
 
     def start(self):
         super().start()

@@ -38,10 +38,8 @@ stops and its data plane is removed, then this module's namespaces and veths.
 """
 
 import json
-import os
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -369,7 +367,7 @@ def test_config_drive_without_metadata_service(flat):
         assert "metadata source: config-drive" in log, log[-3000:]
         assert "metadata service: no answer" in log, log[-3000:]
         # the key came from the drive too (ssh above used it); the drive is there
-        res = r.ssh(r.out.lan_ns, ip, "blkid -L config-2 -o device")
+        res = r.ssh(r.out.lan_ns, ip, "/sbin/blkid -L config-2 -o device")
         assert res.returncode == 0 and res.stdout.strip().startswith("/dev/"), (
             res.stdout, res.stderr)
     finally:
