@@ -190,7 +190,8 @@ fi
 if want integration-mysql && [ "${ASAN_BUILT:-1}" = 0 ]; then
 	banner "integration tests (openstack CLI, ASan kumo, MariaDB)"
 	if url=$(mariadb_fresh_db kumo_integ) && url2=$(mariadb_fresh_db kumo_integ_cli); then
-		run_integration integration-mysql "$url" "$url2"
+		# the real VMs boot once, in the SQLite run; here the APIs on MariaDB
+		KUMO_SKIP_VM_TESTS=1 run_integration integration-mysql "$url" "$url2"
 	else
 		record integration-mysql 0 1 0 "(MariaDB setup failed)"
 	fi

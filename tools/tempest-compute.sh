@@ -16,6 +16,10 @@
 #                                    guideline, run-interop.sh
 #   TEMPEST_SCOPE=all                every tempest.api.compute test
 #   TEMPEST_SCOPE=<regex>            run-tempest.sh with that regex
+# TEMPEST_VALIDATION=1 turns on [validation] run_validation: Tempest boots its
+# servers with keypairs and floating IPs and logs into them with SSH (user
+# cirros); this machine reaches the floating IPs through the far end of the
+# "public" veth, which then holds the external gateway 198.18.0.1.
 # Needs root and a running libvirtd (tools/libvirt-setup.sh).  At the end
 # every server of this cloud is gone (Tempest deletes them; leftovers are
 # destroyed), the veth pair, bridges and namespaces of this run are removed.
@@ -56,6 +60,8 @@ fi
 
 # ---- a fresh kumo
 PORT=$(free_port); IPORT=$(free_port); NPORT=$(free_port); CPORT=$(free_port)
+MDPORT=$(free_port); VNCPORT=$(free_port)
+MDSECRET="md-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 RUN_ID=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 EXT_DEV="ktc${RUN_ID}"          # host end of the "public" physnet
 EXT_PEER="ktc${RUN_ID}p"
@@ -69,6 +75,9 @@ LOG="$WORK/kumo.log"
 ADMIN_PW="tempest-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 ip link add "$EXT_DEV" type veth peer name "$EXT_PEER" || { say "tempest-compute: cannot create veth $EXT_DEV"; exit 2; }
 ip link set "$EXT_DEV" up; ip link set "$EXT_PEER" up
+if [ "${TEMPEST_VALIDATION:-0}" = 1 ]; then
+	ip addr add 198.18.0.1/24 dev "$EXT_PEER" || { say "tempest-compute: cannot address $EXT_PEER"; exit 2; }
+fi
 DB="${KUMO_TEST_DB_URL:-}"
 cat > "$CONF" <<EOF
 [DEFAULT]
@@ -95,6 +104,9 @@ agents = true
 physical_interface_mappings = public:$EXT_DEV
 network_vlan_ranges = physnet1:100:199
 vni_ranges = 1:1000
+metadata_proxy_shared_secret = $MDSECRET
+nova_metadata_host = 127.0.0.1
+nova_metadata_port = $MDPORT
 
 [compute]
 connection = ${DB:-sqlite:///$STATE/compute.db}
@@ -103,12 +115,14 @@ workers = 8
 agent = true
 virt_driver = libvirt
 shutdown_timeout = 10
+metadata_proxy_shared_secret = $MDSECRET
+novncproxy_base_url = http://127.0.0.1:$VNCPORT/vnc_auto.html
 
 [metadata]
-port = $(free_port)
+port = $MDPORT
 
 [console]
-port = $(free_port)
+port = $VNCPORT
 
 [keystone_authtoken]
 username = admin
@@ -144,6 +158,20 @@ cleanup() {
 	bash tools/net-cleanup.sh "$STATE" >/dev/null 2>&1 || true
 	ip link delete "$EXT_DEV" 2>/dev/null || true
 }
+VALIDATION_OVR=""
+if [ "${TEMPEST_VALIDATION:-0}" = 1 ]; then
+	VALIDATION_OVR="
+[validation]
+run_validation = true
+connect_method = floating
+auth_method = keypair
+image_ssh_user = cirros
+image_ssh_password = gocubsgo
+image_alt_ssh_user = cirros
+ssh_timeout = 300
+ping_timeout = 240
+"
+fi
 trap cleanup EXIT
 for u in "$URL" "$NURL/" "$CURL_/" "$GURL/versions"; do
 	if ! wait_http "$u" 60 "$KPID"; then
@@ -207,6 +235,10 @@ neutron = true
 console_output = true
 pause = true
 suspend = true
+vnc_console = true
+config_drive = true
+metadata_service = true
+$VALIDATION_OVR
 EOF
 export TEMPEST_ADMIN_PASSWORD="$ADMIN_PW" TEMPEST_AUTH_URL="$URL" TEMPEST_REGION=RegionOne
 export TEMPEST_IMAGE_REF="$IMAGE_ID" TEMPEST_IMAGE_REF_ALT="$IMAGE_ALT_ID" TEMPEST_FLAVOR_REF=1 TEMPEST_FLAVOR_REF_ALT=2

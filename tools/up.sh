@@ -98,6 +98,15 @@ CONFEOF
 	umask 022
 fi
 
+# the metadata proxy (network) signs what the metadata API (compute) checks
+if ! grep -q '^[ \t]*metadata_proxy_shared_secret' "$CONF"; then
+	secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	umask 077
+	printf '\n[network]\nmetadata_proxy_shared_secret = %s\n\n[compute]\nmetadata_proxy_shared_secret = %s\n' \
+		"$secret" "$secret" >> "$CONF"
+	umask 022
+fi
+
 # 8a. libvirt and the guest image
 bash tools/libvirt-setup.sh || die "libvirt is not available (tools/libvirt-setup.sh)"
 bash tools/build-guest-image.sh build/guest-image || die "cannot build the guest image"

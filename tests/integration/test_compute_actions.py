@@ -137,8 +137,8 @@ def server(env):
 def test_unknown_action_is_400(env, server):
     err(act(env.nova["a"], server, {"fooBar": {}}), 400, "There is no such action: fooBar")
     # before the lookup: an unknown server gets the same answer
-    err(act(env.nova["a"], str(uuid.uuid4()), {"os-getVNCConsole": {"type": "novnc"}}), 400,
-        "There is no such action: os-getVNCConsole")
+    err(act(env.nova["a"], str(uuid.uuid4()), {"os-getRDPConsole": {"type": "rdp-html5"}}), 400,
+        "There is no such action: os-getRDPConsole")
 
 
 @pytest.mark.parametrize("body", [

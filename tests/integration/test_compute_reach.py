@@ -171,9 +171,36 @@ class Reach:
         except AssertionError as e:
             r = last.get("r")
             raise AssertionError(f"{e}\nlast ssh: {r and (r.returncode, r.stderr)}\n"
-                                 f"console:\n{self.env.console(sid)[-3000:]}") from None
+                                 f"{self.diagnose(sid)}") from None
         assert host == expect_host, (host, self.env.console(sid)[-3000:])
         return host
+
+    def wait_ping(self, ns, addr, sid):
+        try:
+            wait_for(lambda: self.ping(ns, addr), timeout=GUEST_BOOT, interval=2,
+                     what=f"ping {addr} from {ns}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diagnose(sid)}") from None
+
+    def diagnose(self, sid):
+        """What helps to see why a guest is unreachable."""
+        out = [f"server: {self.env.show(sid)}"]
+        out.append("ports: " + json.dumps(self.env.neutron.get(
+            "v2.0/ports", params={"device_id": sid}).json()))
+        out.append("floating IPs: " + json.dumps(self.env.neutron.get(
+            "v2.0/floatingips").json()))
+        for ns in [n.split()[0] for n in run("ip", "netns", "list").stdout.splitlines()
+                   if n.startswith("qrouter-")]:
+            if any(r["id"] in ns for r in self.env.neutron.get("v2.0/routers").json().get(
+                    "routers", [])):
+                out.append(f"{ns} addresses:\n" + run("ip", "-n", ns, "-o", "-4", "addr",
+                                                       check=False).stdout)
+                out.append(f"{ns} nft:\n" + nsrun(ns, "nft", "list", "ruleset",
+                                                   check=False).stdout[-3000:])
+        out.append("outside neighbours: " + run("ip", "-n", self.out.ext_ns, "neigh",
+                                                check=False).stdout)
+        out.append("console:\n" + self.env.console(sid)[-3000:])
+        return "\n".join(out)
 
     def boot(self, name, net_id, *extra):
         """`nova boot` as the seed runs it; the server id once ACTIVE."""
@@ -261,8 +288,7 @@ def test_hello_instance_on_the_flat_network(flat):
     assert 100 <= int(ip.rsplit(".", 1)[1]) <= 200, ip
 
     # from the LAN: ping, then ssh with the keypair once the guest is up
-    wait_for(lambda: r.ping(r.out.lan_ns, ip), timeout=GUEST_BOOT, interval=2,
-             what=f"ping {ip} from the LAN")
+    r.wait_ping(r.out.lan_ns, ip, sid)
     r.wait_ssh(r.out.lan_ns, ip, sid, "hello-instance")
 
     # the metadata service, from inside the guest
@@ -313,8 +339,7 @@ def test_floating_ip_from_the_outside(flat):
     shown = r.cli_json("floating", "ip", "show", fip["id"])
     assert shown["port_id"] and shown["fixed_ip_address"].startswith("10.99."), shown
 
-    wait_for(lambda: r.ping(r.out.ext_ns, addr), timeout=GUEST_BOOT, interval=2,
-             what=f"ping {addr} from the outside")
+    r.wait_ping(r.out.ext_ns, addr, sid)
     r.wait_ssh(r.out.ext_ns, addr, sid, name)
     res = r.ssh(r.out.ext_ns, addr, "curl -s http://169.254.169.254/2009-04-04/meta-data/")
     assert res.returncode == 0 and res.stdout.split() == EC2_KEYS, (res.stdout, res.stderr)

@@ -248,6 +248,7 @@ class AgentsKumo(Kumo):
         w = self.world
         text = self.conf.read_text().replace("agents = false\n", "")
         text += (
+            "\n[network]\n"
             f"connection = sqlite:///{self.dir / 'network.db'}\n"
             f"agents = {'true' if self.agents else 'false'}\n"
             f"physical_interface_mappings = physnet1:{w.phys}\n"
