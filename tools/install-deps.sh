@@ -17,7 +17,7 @@ PKGS=(
 	python3-pytest python3-requests tempest python3-os-testr
 	mariadb-server mariadb-client sqlite3 wrk curl jq procps ca-certificates
 	# the network data plane (agents) and its tests: namespaces, nftables, DHCP
-	iproute2 nftables dnsmasq-base udhcpc iputils-ping
+	iproute2 nftables dnsmasq-base dnsmasq-utils udhcpc iputils-ping
 	# compute: libvirt + QEMU, the guest image (tools/build-guest-image.sh,
 	# tools/libvirt-setup.sh); seabios and ipxe-qemu come as qemu-system-x86 deps
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils

@@ -538,6 +538,58 @@ static bool write_files(const char *dir, json_t *net, json_t *dsubnets, json_t *
 	return changed;
 }
 
+/* Leases of addresses whose port is gone (or got another MAC): released
+ * with dnsmasq-utils' dhcp_release, as Neutron does, so that an address
+ * given back is at once available to its next port - dnsmasq would
+ * otherwise refuse it to the new MAC until the old lease expired.  IPv4
+ * only (dhcp_release6 exists for v6 leases but v6 here is SLAAC/stateless
+ * in practice). */
+static void release_stale_leases(const char *nid, const char *dir, json_t *port)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/leases", dir);
+	_cleanup_free_ char *leases = kutil_read_file(path, NULL);
+	if (!leases || !*leases)
+		return;
+	_cleanup_json_ json_t *rows = kdb_query_json(net_db, "SELECT p.mac_address, "
+	        "a.ip_address FROM net_ip_allocation a JOIN net_port p ON p.id = a.port_id "
+	        "WHERE a.network_id = ?", "s", nid);
+	if (!rows)
+		return;
+	_cleanup_json_ json_t *live = json_object();     /* "ip mac" -> true */
+	size_t i;
+	json_t *v;
+	json_array_foreach(rows, i, v) {
+		char key[128];
+		snprintf(key, sizeof(key), "%s %s", kjson_str(v, "ip_address"),
+		         kjson_str(v, "mac_address"));
+		json_object_set_new(live, key, json_true());
+	}
+	const char *tool = nag_tool("dhcp_release");
+	char dev[16], ns[128];
+	nag_devname(dev, "ns-", kjson_str(port, "id"));
+	snprintf(ns, sizeof(ns), "qdhcp-%s", nid);
+	char *save = NULL;
+	for (char *line = strtok_r(leases, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char exp[32], mac[32], ip[64];
+		if (sscanf(line, "%31s %31s %63s", exp, mac, ip) != 3 || strchr(ip, ':'))
+			continue;
+		char key[128];
+		snprintf(key, sizeof(key), "%s %s", ip, mac);
+		if (json_object_get(live, key))
+			continue;
+		if (!tool) {
+			klog_warn("dhcp-agent", "dhcp_release missing (dnsmasq-utils): the stale lease "
+			          "of %s stays until it expires", ip);
+			return;
+		}
+		const char *av[] = { tool, dev, ip, mac, NULL };
+		if (nag_ns_runv(ns, NAG_QUIET, NULL, NULL, av) == 0)
+			klog_info("dhcp-agent", "released the lease of %s (%s) on network %s", ip, mac,
+			          nid);
+	}
+}
+
 /* dnsmasq's command line for a network (new array of strings). */
 static json_t *dnsmasq_argv(const char *dir, json_t *port, json_t *dsubnets)
 {
@@ -827,6 +879,8 @@ static void dhcp_reconcile(unsigned changes)
 		}
 		bool changed = write_files(dir, net, ds, ips);
 		run_dnsmasq(nid, dir, port, ds, changed);
+		if (changed)
+			release_stale_leases(nid, dir, port);
 	}
 	last_networks = (int)json_object_size(wanted);
 	last_ports = pass_ports;
