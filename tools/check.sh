@@ -156,6 +156,17 @@ if want unit || want mysql || want integration || want integration-mysql || want
 	fi
 fi
 
+# The compute tests boot real VMs: libvirtd and the guest image must be there,
+# and a missing one is a failure, not a skip (KUMO_REQUIRE_COMPUTE).
+if want unit || want mysql || want integration || want integration-mysql || want tempest; then
+	banner "libvirt and the guest image"
+	if bash tools/libvirt-setup.sh && bash tools/build-guest-image.sh build/guest-image; then
+		export KUMO_REQUIRE_COMPUTE=1
+	else
+		record compute-setup 0 1 0 "(tools/libvirt-setup.sh or tools/build-guest-image.sh failed)"
+	fi
+fi
+
 if want unit && [ "${ASAN_BUILT:-1}" = 0 ]; then
 	banner "unit tests (ASan/UBSan, SQLite)"
 	run_unit unit
@@ -171,17 +182,6 @@ if want mysql && [ "${ASAN_BUILT:-1}" = 0 ]; then
 fi
 
 # ---------------------------------------------------------------- integration
-# The compute tests boot real VMs: libvirtd and the guest image must be there,
-# and a missing one is a failure, not a skip (KUMO_REQUIRE_COMPUTE).
-if want integration || want integration-mysql || want tempest; then
-	banner "libvirt and the guest image"
-	if bash tools/libvirt-setup.sh && bash tools/build-guest-image.sh build/guest-image; then
-		export KUMO_REQUIRE_COMPUTE=1
-	else
-		record compute-setup 0 1 0 "(tools/libvirt-setup.sh or tools/build-guest-image.sh failed)"
-	fi
-fi
-
 if want integration && [ "${ASAN_BUILT:-1}" = 0 ]; then
 	banner "integration tests (openstack CLI, ASan kumo, SQLite)"
 	run_integration integration

@@ -72,6 +72,7 @@ static struct {
 	pthread_cond_t cv;
 	bool stopping;
 	bool running;
+	bool heal_soon;              /* a floating IP or port changed: refresh the caches */
 	pthread_t thread;
 	bool have_thread;
 } ag = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -431,9 +432,20 @@ static void *periodic_main(void *arg)
 		int rc = pthread_cond_timedwait(&ag.cv, &ag.mu, &until);
 		if (ag.stopping)
 			break;
-		if (rc != ETIMEDOUT)
+		bool heal_now = ag.heal_soon;
+		ag.heal_soon = false;
+		if (rc != ETIMEDOUT && !heal_now)
 			continue;
 		pthread_mutex_unlock(&ag.mu);
+		if (heal_now && heal > 0) {
+			/* let a burst of changes settle, then one refresh for all */
+			struct timespec ts = { 0, 300 * 1000000L };
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&ag.mu);
+			ag.heal_soon = false;
+			pthread_mutex_unlock(&ag.mu);
+			heal_info_caches();
+		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec >= next_report) {
 			report_all();
@@ -1345,6 +1357,26 @@ static kbus *served_bus;
 static char **served;
 static size_t nserved;
 
+/* The network service's change notifications (fanout "network-agent"): a
+ * floating IP associated or released, or a port changed, shows in the
+ * servers' addresses at once instead of at the next periodic refresh (the
+ * role of Neutron's notifications to Nova). */
+static json_t *on_network_change(void *ud, const char *method, json_t *args)
+{
+	(void)ud;
+	const char *type = kjson_str(args, "type");
+	if (!method || strcmp(method, "changed") != 0 || !type ||
+	    (strcmp(type, "floatingip") != 0 && strcmp(type, "port") != 0))
+		return NULL;
+	pthread_mutex_lock(&ag.mu);
+	if (ag.running && !ag.stopping) {
+		ag.heal_soon = true;
+		pthread_cond_broadcast(&ag.cv);
+	}
+	pthread_mutex_unlock(&ag.mu);
+	return NULL;
+}
+
 static void serve_hosts(void)
 {
 	if (!kumo_bus)
@@ -1356,6 +1388,9 @@ static void serve_hosts(void)
 		served = NULL;
 		nserved = 0;
 		served_bus = kumo_bus;
+		if (kbus_serve(kumo_bus, "network-agent", NULL, on_network_change, NULL) != 0)
+			klog_warn(LOGC, "cannot hear the network service: addresses are refreshed "
+			          "every heal_instance_info_cache_interval seconds only");
 	}
 	for (size_t h = 0; h < ag.nhosts; h++) {
 		bool have = false;

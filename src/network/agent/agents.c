@@ -394,7 +394,10 @@ int net_agents_start(void)
 	size_t n = 0;
 	list[n++] = &nag_l2_agent;
 	list[n++] = &nag_dhcp_agent;
-	list[n++] = &nag_metadata_agent;
+	/* [network] enable_metadata_proxy = false: guests get no 169.254.169.254
+	 * (Neutron's enable_isolated_metadata = false); they use a config drive */
+	if (kconf_get_bool(kumo_conf, "network", "enable_metadata_proxy", true))
+		list[n++] = &nag_metadata_agent;
 #ifdef NAG_HAVE_L3
 	list[n++] = &nag_l3_agent;
 #endif

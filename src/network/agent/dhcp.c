@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/conf.h"
 #include "core/db.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -347,7 +348,8 @@ static int plug(json_t *net, json_t *port, json_t *dsubnets, json_t *port_ips)
 
 	/* addresses: the port's IPs and the metadata address */
 	_cleanup_json_ json_t *want = json_object();
-	json_object_set_new(want, METADATA_CIDR, json_true());
+	if (kconf_get_bool(kumo_conf, "network", "enable_metadata_proxy", true))
+		json_object_set_new(want, METADATA_CIDR, json_true());
 	json_array_foreach(port_ips, i, v) {
 		size_t k;
 		json_t *s;
@@ -497,7 +499,7 @@ static bool write_files(const char *dir, json_t *net, json_t *dsubnets, json_t *
 		size_t crl = 0;
 		FILE *cf = open_memstream(&cr, &crl);
 		bool any = false;
-		if (mine[0]) {
+		if (mine[0] && kconf_get_bool(kumo_conf, "network", "enable_metadata_proxy", true)) {
 			fprintf(cf, "169.254.169.254/32,%s", mine);
 			any = true;
 		}
