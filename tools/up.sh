@@ -27,7 +27,8 @@
 #
 # Environment: ADMIN_PASSWORD [admin], DEMO_PASSWORD [demo], KUMO_CONF
 # [/etc/kumo/kumo.conf], KUMO_STATE_DIR [/var/lib/kumo], KUMO_LOG_DIR
-# [/var/log/kumo], KUMO_PUBLIC_PORT [5000], KUMO_ADMIN_PORT [35357],
+# [/var/log/kumo], KUMO_INSTANCES_DIR [/var/lib/kumo-instances],
+# KUMO_PUBLIC_PORT [5000], KUMO_ADMIN_PORT [35357],
 # SKIP_DEPS=1 (do not run install-deps.sh), UP_TIMEOUT [60] seconds.
 set -euo pipefail
 . "$(dirname "$0")/kumo-lib.sh"
@@ -106,6 +107,15 @@ if ! grep -q '^[ \t]*metadata_proxy_shared_secret' "$CONF"; then
 		"$secret" "$secret" >> "$CONF"
 	umask 022
 fi
+
+# the VMs' disks live outside the state directory: QEMU runs as libvirt-qemu and
+# must reach them, while the state directory (databases, keys) stays 0700
+if ! grep -q '^[ \t]*instances_path' "$CONF"; then
+	printf '\n[compute]\n# instance disks, console logs, the image cache (_base)\ninstances_path = %s\n' \
+		"${KUMO_INSTANCES_DIR:-/var/lib/kumo-instances}" >> "$CONF"
+fi
+mkdir -p "${KUMO_INSTANCES_DIR:-/var/lib/kumo-instances}"
+chmod 0711 "${KUMO_INSTANCES_DIR:-/var/lib/kumo-instances}"
 
 # 8a. libvirt and the guest image
 bash tools/libvirt-setup.sh || die "libvirt is not available (tools/libvirt-setup.sh)"
@@ -208,10 +218,27 @@ fi
 IMG_PORT=$(awk -F= '/^\[/{s=$0} s=="[image]" && $1~/^[ \t]*port[ \t]*$/{gsub(/[ \t]/,"",$2); print $2}' \
 	"$CONF" | tail -n 1)
 if wait_http "http://127.0.0.1:${IMG_PORT:-9292}/versions" 30 "$(cat "$PIDFILE")"; then
-	if ! openstack_admin image list -f value -c Name | grep -qx cirros; then
-		say "uploading the guest image as \"cirros\""
+	want_md5=$(md5sum < build/guest-image/kumo-cirros.qcow2 | cut -d' ' -f1)
+	img_name=cirros
+	have=$(openstack_admin image list --name cirros -f value -c ID | head -n 1)
+	if [ -n "$have" ]; then
+		sum=$(openstack_admin image show "$have" -f value -c checksum 2>/dev/null || true)
+		if [ "$sum" != "$want_md5" ]; then
+			# someone else's "cirros" (or an older build): never replaced
+			img_name=kumo-cirros
+			have=$(openstack_admin image list --name kumo-cirros -f value -c ID | head -n 1)
+			if [ -n "$have" ] && [ "$(openstack_admin image show "$have" -f value -c checksum)" != "$want_md5" ]; then
+				say "replacing the older guest image kumo-cirros ($have)"
+				openstack_admin image delete "$have"
+				have=
+			fi
+			[ -n "$have" ] || say "an image \"cirros\" that is not this guest image exists: uploading ours as \"kumo-cirros\""
+		fi
+	fi
+	if [ -z "$have" ]; then
+		say "uploading the guest image as \"$img_name\""
 		openstack_admin image create --disk-format qcow2 --container-format bare --public \
-			--file build/guest-image/kumo-cirros.qcow2 cirros -f value -c id >/dev/null
+			--file build/guest-image/kumo-cirros.qcow2 "$img_name" -f value -c id >/dev/null
 	fi
 fi
 

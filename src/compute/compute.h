@@ -13,6 +13,7 @@
  *                faults, instance actions and events, quotas
  *   flavors.c keypairs.c servers.c actions.c misc.c     the API
  *   images.c     Nova's image proxy (/v2.1/images, relayed to the image service)
+ *   interfaces.c os-interface (a server's ports) and os-server-password
  *   scheduler.c  filters + weighers + an atomic claim (topic "scheduler")
  *   conductor.c  build orchestration and retries (topic "conductor")
  *   agent/       the compute agent (topic "compute.<host>"): manager.c (bus
@@ -173,6 +174,7 @@ extern const kroute cmp_server_routes[];   extern const size_t cmp_server_nroute
 extern const kroute cmp_action_routes[];   extern const size_t cmp_action_nroutes;   /* actions.c */
 extern const kroute cmp_misc_routes[];     extern const size_t cmp_misc_nroutes;     /* misc.c */
 extern const kroute cmp_image_routes[];    extern const size_t cmp_image_nroutes;    /* images.c */
+extern const kroute cmp_interface_routes[]; extern const size_t cmp_interface_nroutes; /* interfaces.c */
 
 /* ---- common.c: policy ---- */
 int cmp_policy_init(void);

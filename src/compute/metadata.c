@@ -618,8 +618,12 @@ static char *os_file(const json_t *inst, const json_t *ports, int ver, const cha
 		return ud && *ud ? (char *)b64_decode(ud, len) : NULL;
 	} else if (!strcmp(name, "password") && ver >= OS_GRIZZLY) {
 		*is_json = false;
-		*len = 0;
-		return strdup("");
+		_cleanup_json_ json_t *row = kdb_query_row(cmp_db, NULL, "SELECT metadata_password "
+		                                           "FROM cmp_instance WHERE id = ?", "s",
+		                                           kjson_str(inst, "id"));
+		const char *pw = kjson_str(row, "metadata_password");
+		*len = pw ? strlen(pw) : 0;
+		return strdup(pw ? pw : "");
 	} else if ((!strcmp(name, "vendor_data.json") && ver >= OS_HAVANA) ||
 	           (!strcmp(name, "vendor_data2.json") && ver >= OS_NEWTON_TWO)) {
 		doc = json_object();
@@ -794,6 +798,46 @@ static void serve_openstack(kreq *r, const json_t *inst, const json_t *ports, co
 	answer_text(r, is_json ? "application/json" : TEXT, data, len);
 }
 
+/* POST /openstack/<version>/password: the guest leaves its (encrypted)
+ * password once, as Nova's password handler: at most 256 bytes, 409 when
+ * one is already there; os-server-password shows and clears it. */
+static void post_password(kreq *r)
+{
+	char *path = kpool_strdup(r->pool, r->path ? r->path : "/");
+	const char *tok[4];
+	int ntok = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(path, "/", &save); t && ntok < 4; t = strtok_r(NULL, "/", &save))
+		tok[ntok++] = t;
+	if (ntok != 3 || strcmp(tok[0], "openstack") != 0 || strcmp(tok[2], "password") != 0 ||
+	    version_index(os_versions, OS_N, tok[1]) < OS_GRIZZLY) {
+		kresp_error(r, 405, "The method POST is not allowed for this resource.");
+		return;
+	}
+	json_t *ports = NULL;
+	_cleanup_json_ json_t *inst = authorize(r, &ports);
+	_cleanup_json_ _unused_ json_t *ports_owned = ports;
+	if (!inst)
+		return;
+	if (r->body_len > 256) {
+		kresp_error(r, 400, "Request is too large.");
+		return;
+	}
+	int64_t n = 0;
+	int rc = kdb_run(cmp_db, &n, "UPDATE cmp_instance SET metadata_password = ? WHERE id = ? "
+	                 "AND (metadata_password IS NULL OR metadata_password = '')", "ss",
+	                 r->body ? r->body : "", kjson_str(inst, "id"));
+	if (rc != KDB_DONE) {
+		kresp_error(r, 500, "An unknown error has occurred.");
+		return;
+	}
+	if (n == 0) {
+		kresp_error(r, 409, "Password already set.");
+		return;
+	}
+	answer_text(r, TEXT, strdup(""), 0);
+}
+
 static char *version_list(const char *const *list, int n)
 {
 	char *buf = NULL;
@@ -851,6 +895,7 @@ static void handle(kreq *r)
 }
 
 static const kroute md_routes[] = {
+	{ "POST", "/{a}/{b}/{c}", post_password, KROUTE_PUBLIC },
 	{ "GET", "/", handle, KROUTE_PUBLIC },
 	{ "GET", "/{a}", handle, KROUTE_PUBLIC },
 	{ "GET", "/{a}/{b}", handle, KROUTE_PUBLIC },

@@ -228,12 +228,17 @@
 	" created_at BIGINT NOT NULL DEFAULT 0)" T ";" \
 	"CREATE INDEX ix_cmp_console_token_instance ON cmp_console_token (instance_id)"
 
+/* Step 4: the password a guest posts to the metadata API (encrypted by the
+ * guest with its key pair, as Nova's os-server-password expects). */
+#define CMP_SCHEMA_V4 "ALTER TABLE cmp_instance ADD COLUMN metadata_password TEXT"
+
 #define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 static const kdb_migration cmp_steps[] = {
 	{ 1, CMP_SCHEMA_V1("", SQLITE_ID), CMP_SCHEMA_V1(MYSQL_TABLE, MYSQL_ID) },
 	{ 2, CMP_SCHEMA_V2, NULL },
 	{ 3, CMP_SCHEMA_V3(""), CMP_SCHEMA_V3(MYSQL_TABLE) },
+	{ 4, CMP_SCHEMA_V4, NULL },
 };
 
 int cmp_db_sync(void)

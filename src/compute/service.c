@@ -300,6 +300,7 @@ __attribute__((constructor)) static void join_routes(void)
 		{ cmp_action_routes, cmp_action_nroutes },
 		{ cmp_misc_routes, cmp_misc_nroutes },
 		{ cmp_image_routes, cmp_image_nroutes },
+		{ cmp_interface_routes, cmp_interface_nroutes },
 	};
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
 		for (size_t i = 0; i < tables[t].n && n < CMP_MAX_ROUTES; i++)
