@@ -268,6 +268,12 @@ if want tempest; then
 		banner "Tempest $svc interop tests"
 		run_tempest "tempest-$svc" interop "tools/tempest-$svc.sh"
 	done
+	# the two interop tests that log into a guest, and the scenarios that
+	# reach VMs over floating IPs, metadata and SSH (issue 6)
+	banner "Tempest compute with SSH into the guests (run_validation)"
+	TEMPEST_VALIDATION=1 run_tempest tempest-compute-ssh \
+		'tempest\.api\.compute\.servers\.test_create_server\.ServersTestJSON\.test_(host_name_is_same_as_server_name|verify_created_server_vcpus)|tempest\.scenario\.test_server_basic_ops|tempest\.scenario\.test_network_basic_ops\.TestNetworkBasicOps\.test_network_basic_ops' \
+		tools/tempest-compute.sh
 fi
 if want tempest-all; then
 	banner "Tempest: every tempest.api.identity test"
