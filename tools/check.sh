@@ -160,6 +160,11 @@ fi
 # and a missing one is a failure, not a skip (KUMO_REQUIRE_COMPUTE).
 if want unit || want mysql || want integration || want integration-mysql || want tempest; then
 	banner "libvirt and the guest image"
+	# the console test drives Debian's chromium with playwright-core (npm)
+	if [ ! -d tests/browser/node_modules/playwright-core ]; then
+		(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) ||
+			say "npm ci in tests/browser failed: the browser tests will fail"
+	fi
 	if bash tools/libvirt-setup.sh && bash tools/build-guest-image.sh build/guest-image; then
 		export KUMO_REQUIRE_COMPUTE=1
 	else
