@@ -25,12 +25,11 @@ The tests run in order, as the seed does:
      floating IP (`openstack floating ip create`, `openstack server add
      floating ip`): ping and ssh from the outside, metadata still there, and
      `nova list` shows the floating IP (the agent's info-cache heal: <= 60 s);
-  3. `nova boot --config-drive true` while the metadata proxy does not answer:
-     the guest takes hostname and key from the config drive ("metadata
-     source: config-drive" on its console) and ssh works.  Kumo has no switch
-     to turn the metadata proxy off, so the test makes the qdhcp namespace
-     reject TCP to 169.254.169.254:80 (an nft table of its own), and checks
-     that the block works from the first guest before booting.
+  3. `nova boot --config-drive true` with the metadata proxy switched off
+     ([network] enable_metadata_proxy = false, kumo restarted): the guest
+     takes hostname and key from the config drive ("metadata source:
+     config-drive" on its console) and ssh works; the first guest shows the
+     switch is real (no metadata any more).
 
 Everything gets unique names; the fixture deletes servers, floating IPs,
 routers and networks through the API (also when a test fails), then the kumo
@@ -360,25 +359,30 @@ def test_floating_ip_from_the_outside(flat):
     assert res.stdout.strip() == addr, res.stdout
 
 
-NO_METADATA = """
-table inet {table} {{
-    chain input {{
-        type filter hook input priority -10; policy accept;
-        ip daddr 169.254.169.254 tcp dport 80 reject with tcp reset
-    }}
-}}
-"""
+def restart_with_network_option(k, key, value):
+    """Restart the module's kumo with [network] key = value (None: the default)."""
+    if value is None:
+        k.network_conf.pop(key, None)
+    else:
+        k.network_conf[key] = value
+    k.stop()
+    k.write_config()
+    k.start()
 
 
 def test_config_drive_without_metadata_service(flat):
     r = flat
+    k = r.env.kumo
     hello_ip = r.servers.get("hello_ip")
     ns = f"qdhcp-{r.flat_id}"
-    table = f"kr{r.id}-nomd"
     wait_for(lambda: Path("/run/netns", ns).exists(), timeout=30, what=ns)
-    nsrun(ns, "nft", "-f", "-", input=NO_METADATA.format(table=table))
+    # the operator's switch (Neutron's enable_isolated_metadata = false): no
+    # metadata proxy, no 169.254.169.254 in the DHCP namespace, no route to it
+    restart_with_network_option(k, "enable_metadata_proxy", "false")
     try:
-        if hello_ip:    # the block is real: the first guest no longer gets metadata
+        wait_for(lambda: "169.254.169.254" not in nsrun(ns, "ip", "-4", "addr").stdout,
+                 timeout=60, what="169.254.169.254 gone from " + ns)
+        if hello_ip:    # it is real: the first guest no longer gets metadata
             res = r.ssh(r.out.lan_ns, hello_ip,
                         "curl -s -f -m 5 http://169.254.169.254/2009-04-04/meta-data/")
             assert res.returncode != 0 and "ami-id" not in res.stdout, res.stdout
@@ -396,4 +400,4 @@ def test_config_drive_without_metadata_service(flat):
         assert res.returncode == 0 and res.stdout.strip().startswith("/dev/"), (
             res.stdout, res.stderr)
     finally:
-        nsrun(ns, "nft", "delete", "table", "inet", table, check=False)
+        restart_with_network_option(k, "enable_metadata_proxy", None)
